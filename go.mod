@@ -1,0 +1,20 @@
+module github.com/ai-proxy-hf/ai-proxy-hf
+
+go 1.26
+
+require (
+	github.com/Kong/go-pdk v0.11.2
+	github.com/stretchr/testify v1.11.1
+	github.com/tidwall/gjson v1.18.0
+	github.com/tidwall/sjson v1.2.5
+	google.golang.org/protobuf v1.36.2
+	gopkg.in/yaml.v3 v3.0.1
+)
+
+require (
+	github.com/davecgh/go-spew v1.1.1 // indirect
+	github.com/pmezard/go-difflib v1.0.0 // indirect
+	github.com/tidwall/match v1.1.1 // indirect
+	github.com/tidwall/pretty v1.2.0 // indirect
+	github.com/ugorji/go/codec v1.2.14 // indirect
+)
