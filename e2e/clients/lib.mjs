@@ -1,0 +1,157 @@
+// Shared plumbing for the client scripts: every script reads its target from
+// the environment, makes one call with an official client, and prints exactly
+// one JSON line on stdout, so the Go end-to-end tests can assert on it
+// without scraping human-readable output.
+//
+// Environment (all scripts):
+//   BASE_URL       where the client points (a Kong route, or the fake upstream)
+//   API_KEY        the client's credential (sent as "Authorization: Bearer ...")
+//   MODEL          the model the client asks for; may be empty
+//   TIMEOUT_MS     per-call timeout, default 15000
+//   EXTRA_HEADERS  optional JSON object of extra request headers
+//
+// Exit status: 0 when a JSON line was printed (whether the call succeeded or
+// the server answered an error: "ok" tells which), 2 for a usage error such
+// as a missing BASE_URL (also reported as one JSON line).
+
+export function env(name, fallback = "") {
+  const v = process.env[name];
+  return v === undefined ? fallback : v;
+}
+
+export function requireEnv(name) {
+  const v = process.env[name];
+  if (v === undefined || v === "") {
+    usageError(`${name} is required`);
+  }
+  return v;
+}
+
+export function usageError(message) {
+  process.stdout.write(JSON.stringify({ ok: false, usage_error: message }) + "\n");
+  process.exit(2);
+}
+
+export function timeoutMs() {
+  const raw = env("TIMEOUT_MS", "15000");
+  const n = Number.parseInt(raw, 10);
+  if (!Number.isFinite(n) || n <= 0) {
+    usageError(`TIMEOUT_MS must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+export function extraHeaders() {
+  const raw = env("EXTRA_HEADERS");
+  if (raw === "") {
+    return {};
+  }
+  let parsed;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    usageError(`EXTRA_HEADERS is not JSON: ${err.message}`);
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    usageError("EXTRA_HEADERS must be a JSON object of header names to values");
+  }
+  return parsed;
+}
+
+// optionalNumber reads a numeric setting; unset or empty means "let the
+// gateway's config decide", which is what several tests check.
+export function optionalNumber(name) {
+  const raw = env(name);
+  if (raw === "") {
+    return undefined;
+  }
+  const n = Number(raw);
+  if (!Number.isFinite(n)) {
+    usageError(`${name} must be a number, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+export function emit(result) {
+  process.stdout.write(JSON.stringify(result) + "\n");
+}
+
+// describeError turns whatever a client threw into the fields tests assert
+// on. The OpenAI SDK throws APIError with status and the parsed error body;
+// the Hugging Face client throws InferenceClientProviderApiError whose
+// httpResponse carries status and body; anything else (network, timeout) has
+// only a name and message.
+export function describeError(err) {
+  const out = { name: err?.name ?? "Error", message: String(err?.message ?? err) };
+  if (typeof err?.status === "number") {
+    out.status = err.status;
+  }
+  if (err?.error !== undefined && err?.error !== null) {
+    // openai: err.error is the "error" object of the body.
+    if (typeof err.error === "object") {
+      if (err.error.message !== undefined) out.error_message = err.error.message;
+      if (err.error.type !== undefined) out.type = err.error.type;
+      if (err.error.code !== undefined) out.code = err.error.code;
+    }
+  }
+  if (typeof err?.code === "string" && out.code === undefined) {
+    out.code = err.code;
+  }
+  if (err?.headers && typeof err.headers.get === "function") {
+    const retryAfter = err.headers.get("retry-after");
+    if (retryAfter !== null) out.retry_after = retryAfter;
+  }
+  const hfResponse = err?.httpResponse;
+  if (hfResponse && typeof hfResponse === "object") {
+    // @huggingface/inference: httpResponse = { requestId, status, body }.
+    if (typeof hfResponse.status === "number") out.status = hfResponse.status;
+    if (hfResponse.body !== undefined && hfResponse.body !== "") out.body = hfResponse.body;
+  }
+  return out;
+}
+
+export function fail(err) {
+  emit({ ok: false, error: describeError(err) });
+}
+
+// summarizeVector keeps tests' expectations short: the length of a vector
+// and its first few components identify it well enough. Components are
+// rounded to float32 so that a float answer and a base64 (float32) answer of
+// the same vector print the same numbers.
+export function summarizeVector(vec, n = 4) {
+  const arr = Array.from(vec);
+  return { length: arr.length, first: arr.slice(0, n).map((x) => (typeof x === "number" ? Math.fround(x) : x)) };
+}
+
+// decodeFloat32Base64 decodes OpenAI's base64 embedding encoding:
+// little-endian float32 values.
+export function decodeFloat32Base64(s) {
+  const buf = Buffer.from(s, "base64");
+  if (buf.length % 4 !== 0) {
+    throw new Error(`base64 embedding has ${buf.length} bytes, not a multiple of 4`);
+  }
+  const out = new Array(buf.length / 4);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = buf.readFloatLE(i * 4);
+  }
+  return out;
+}
+
+// headerFetch adds EXTRA_HEADERS to every request of clients that take a
+// fetch implementation but no header option.
+export function headerFetch(headers) {
+  if (Object.keys(headers).length === 0) {
+    return fetch;
+  }
+  return (url, init = {}) => {
+    const merged = new Headers(init.headers ?? {});
+    for (const [k, v] of Object.entries(headers)) {
+      merged.set(k, String(v));
+    }
+    return fetch(url, { ...init, headers: merged });
+  };
+}
+
+export function inputText(fallback) {
+  return env("INPUT", fallback);
+}

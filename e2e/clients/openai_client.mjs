@@ -1,0 +1,43 @@
+// Builds the OpenAI client the way an application would point it at Kong:
+// baseURL = the route, the gateway's consumer key as apiKey. Retries are off
+// so that a test sees exactly one request per call and every upstream error
+// as it arrives.
+import OpenAI from "openai";
+import { env, extraHeaders, requireEnv, timeoutMs, usageError } from "./lib.mjs";
+
+export function openaiClient() {
+  return new OpenAI({
+    baseURL: requireEnv("BASE_URL"),
+    apiKey: env("API_KEY", "unused"),
+    maxRetries: 0,
+    timeout: timeoutMs(),
+    defaultHeaders: extraHeaders(),
+  });
+}
+
+// requestModel is MODEL, or undefined when MODEL is unset or empty: the
+// request body then carries no model at all, and ai-proxy must take the one
+// from its config (tests check both ways).
+export function requestModel() {
+  const m = env("MODEL", "");
+  return m === "" ? undefined : m;
+}
+
+// extraBody reads EXTRA_BODY, a JSON object merged into the request body, so
+// a test can send fields this script does not know (tools, stop, seed, ...).
+export function extraBody() {
+  const raw = env("EXTRA_BODY");
+  if (raw === "") {
+    return {};
+  }
+  let parsed;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    usageError(`EXTRA_BODY is not JSON: ${err.message}`);
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    usageError("EXTRA_BODY must be a JSON object");
+  }
+  return parsed;
+}
