@@ -3,6 +3,19 @@
 // Hugging Face's. Everything here is a pure function of bytes and the
 // read-only config: no PDK, no I/O. The phase handlers in package plugin do
 // the talking to Kong and call in here.
+//
+// A capability (chat.go, completions.go, native.go, preserve.go, and the
+// embeddings and video files) is one small type implementing Capability,
+// built from the shared helpers of this package:
+//
+//	CheckBodySize, ParseObject        body size (413) and JSON object (400)
+//	ResolveModel, ValidateModelID     model selection and id validation (400)
+//	Target                            upstream URL: the upstream_url rule
+//	ApplyAuth                         auth header / query / body param, client credentials cleared
+//	FillOptions, HFOptionHeaders      model.options merged (request wins), x-use-cache / x-wait-for-model
+//	StreamRequested                   response_streaming allow / deny / always
+//	UpstreamError                     HF error bodies → OpenAI error shape, Retry-After
+//	UsageFrom*, EstimateTokens        token counts for analytics
 package translate
 
 import (
@@ -14,18 +27,23 @@ import (
 // needs to carry from access to response travels in State.
 type Capability interface {
 	// Request validates the client request and builds the upstream request.
-	// Errors are *Error values (or wrap one) carrying the client status.
+	// Errors are *Error values (or wrap one) carrying the client status; a
+	// request that fails is never forwarded.
 	Request(cfg *schema.Config, in *ClientRequest) (*UpstreamRequest, error)
 	// Response turns a buffered upstream response into the client response.
-	// It is called for every status; non-2xx bodies are normalised to the
-	// OpenAI error shape.
+	// It is called for every status. A non-2xx upstream answer comes back as
+	// a ClientResponse in the OpenAI error shape (ClientResponse.Error set);
+	// an error return is a failure the plugin found itself (for example a
+	// 200 body of the wrong shape → 502) and is, or wraps, an *Error.
 	Response(cfg *schema.Config, st *State, in *UpstreamResponse) (*ClientResponse, error)
 }
 
 // ClientRequest is what the access phase read from Kong.
 type ClientRequest struct {
+	// Method is the client's method when the handler read it; it may be
+	// empty (reading it costs a PDK call and Kong forwards it anyway).
 	Method string
-	// Path is the client's request path as Kong normalised it (no query).
+	// Path is the client's request path as sent (no query).
 	Path string
 	// Query is the client's raw query string, without '?'.
 	Query string
@@ -40,43 +58,62 @@ type UpstreamRequest struct {
 	Host   string
 	Port   int
 	// Path is the full upstream path (base path of the upstream URL plus the
-	// capability's path), starting with '/'.
+	// capability's path, see UpstreamPath), starting with '/'.
 	Path string
-	// Query, when not nil, replaces the upstream query string (auth param).
+	// Query, when not nil, replaces the upstream query string (auth param,
+	// client credentials removed).
 	Query *string
-	// Body, when not nil, replaces the request body.
+	// Body, when not nil, replaces the request body. It is nil when the
+	// client body goes upstream unchanged (one PDK call saved).
 	Body []byte
 	// SetHeaders are set on the upstream request (replacing client values).
+	// Never "host": set_target already sets it, and Kong breaks on a Host list.
 	SetHeaders map[string]string
-	// ClearHeaders are removed from the upstream request.
+	// ClearHeaders are removed from the upstream request (client credentials
+	// for Kong that must not reach Hugging Face).
 	ClearHeaders []string
-	// Stream is true when the response is streamed: Kong's buffering is
-	// switched off and the response phase will not run.
+	// Stream is true when the response is passed through unbuffered: Kong's
+	// buffering is switched off and the response phase will not run.
 	Stream bool
 	// State is carried to the response phase (and the analytics).
 	State State
 }
 
 // State is the per-request state carried from access to response through
-// kong.ctx.shared. Keep it small: it crosses the socket twice.
+// kong.ctx.shared. Keep it small: it crosses the socket twice. The handler
+// skips carrying it when it equals ImpliedState(cfg), which the response
+// phase can rebuild from the config alone.
 type State struct {
+	// Model is the resolved model name (config, else request body).
 	Model string `json:"m"`
 	// Mode selects the response conversion within the capability
-	// (for example "textgen" for router text-generation completions).
+	// (for example ModeGenerate for native /generate).
 	Mode   string `json:"x,omitempty"`
 	Stream bool   `json:"s,omitempty"`
-	// StartedAt is the access-phase time in Unix milliseconds.
-	StartedAt int64 `json:"t"`
-	// PromptTokens is an estimate of the prompt's tokens, for analytics.
+	// Headers asks the response phase to read the response headers (one
+	// more PDK call), for capabilities that take token counts from them.
+	Headers bool `json:"h,omitempty"`
+	// StartedAt is the access-phase time in Unix milliseconds, set by the
+	// handler (this package never reads the clock).
+	StartedAt int64 `json:"t,omitempty"`
+	// PromptTokens is an estimate of the prompt's tokens, for analytics
+	// (computed only when logging.log_statistics is on).
 	PromptTokens int `json:"p,omitempty"`
 	// Inputs is the number of inputs sent (embeddings), to check the answer.
 	Inputs int `json:"n,omitempty"`
 }
 
+// ImpliedState is the State the response phase assumes when access carried
+// none: the configured model and no mode. A capability whose State differs
+// (model from the body, a mode, headers wanted) makes the handler carry it.
+func ImpliedState(cfg *schema.Config) State {
+	return State{Model: cfg.Model.Name}
+}
+
 // UpstreamResponse is what the response phase read from Kong.
 type UpstreamResponse struct {
 	Status int
-	// Headers has lower-case names.
+	// Headers has lower-case names. It is nil unless State.Headers was set.
 	Headers map[string][]string
 	Body    []byte
 }
@@ -88,6 +125,8 @@ type ClientResponse struct {
 	Headers map[string]string
 	Body    []byte
 	Usage   Usage
+	// Error is set when the response is an (upstream) error, for the logs.
+	Error *Error
 }
 
 // Usage is what the response told about tokens, for ai.proxy.usage.

@@ -1,0 +1,355 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"hash/fnv"
+	"net/http"
+	"strconv"
+
+	"github.com/ai-proxy-hf/ai-proxy-hf/schema"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+)
+
+// openAIBody is a validated OpenAI chat or completions request.
+type openAIBody struct {
+	body   []byte
+	model  string
+	stream bool
+	// changed reports whether body differs from the client's.
+	changed bool
+}
+
+// parseOpenAI validates an OpenAI chat (route RouteChat) or completions
+// (RouteCompletions) body in Kong's order — size, JSON, prompts, model,
+// format, streaming — and returns it with the model set, model.options
+// filled in and "stream" forced for response_streaming: always.
+func parseOpenAI(cfg *schema.Config, in *ClientRequest, route string) (*openAIBody, error) {
+	if err := CheckBodySize(cfg, int64(len(in.Body))); err != nil {
+		return nil, err
+	}
+	if err := ParseObject(in.Body); err != nil {
+		return nil, err
+	}
+	body := in.Body
+	hasMessages := nonEmptyArray(gjson.GetBytes(body, "messages"))
+	hasPrompt := validPrompt(gjson.GetBytes(body, "prompt"))
+	if !hasMessages && !hasPrompt {
+		return nil, Errorf(http.StatusBadRequest, msgNoPrompts)
+	}
+	model, err := ResolveModel(cfg, body)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case hasMessages && hasPrompt:
+		return nil, Errorf(http.StatusBadRequest, msgMultiFormat)
+	case route == RouteChat && !hasMessages:
+		return nil, Errorf(http.StatusBadRequest, msgCompleteOnChat)
+	case route == RouteCompletions && !hasPrompt:
+		return nil, Errorf(http.StatusBadRequest, msgChatOnComplete)
+	}
+	stream, err := StreamRequested(cfg, hasTrue(body, "stream"))
+	if err != nil {
+		return nil, err
+	}
+	out := &openAIBody{body: body, model: model, stream: stream}
+	if err := out.edit(cfg); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// edit applies the body changes: model, options, stream.
+func (b *openAIBody) edit(cfg *schema.Config) error {
+	body, changed, err := setString(b.body, "model", b.model)
+	if err != nil {
+		return err
+	}
+	body, filled, err := FillOptions(cfg, body, OpenAIOptions)
+	if err != nil {
+		return err
+	}
+	changed = changed || filled
+	if b.stream && !hasTrue(body, "stream") {
+		body, err = setRaw(body, "stream", "true")
+		if err != nil {
+			return err
+		}
+		changed = true
+	}
+	b.body, b.changed = body, b.changed || changed
+	return nil
+}
+
+// nonEmptyArray reports whether r is a JSON array with at least one element.
+func nonEmptyArray(r gjson.Result) bool {
+	if !r.IsArray() {
+		return false
+	}
+	found := false
+	r.ForEach(func(_, _ gjson.Result) bool {
+		found = true
+		return false
+	})
+	return found
+}
+
+// validPrompt is an OpenAI completions prompt: a string, or a non-empty
+// array (of strings or token ids).
+func validPrompt(r gjson.Result) bool {
+	return r.Type == gjson.String || nonEmptyArray(r)
+}
+
+// openAIUpstream targets capPath and sets the headers and auth shared by the
+// OpenAI-shaped routes.
+func openAIUpstream(cfg *schema.Config, in *ClientRequest, b *openAIBody, capPath string) (*UpstreamRequest, error) {
+	up, err := Target(cfg, capPath)
+	if err != nil {
+		return nil, err
+	}
+	jsonRequestHeaders(cfg, up, b.stream)
+	body, changed, err := ApplyAuth(cfg, in, up, b.body)
+	if err != nil {
+		return nil, err
+	}
+	if b.changed || changed {
+		up.Body = body
+	}
+	up.Stream = b.stream
+	up.State = State{Model: b.model, Stream: b.stream}
+	if cfg.Logging.LogStatistics {
+		up.State.PromptTokens = EstimatePrompt(body, b.stream)
+	}
+	return up, nil
+}
+
+// jsonRequestHeaders sets what every JSON request upstream carries: the
+// content type, Hugging Face's option headers and, for a buffered response
+// the plugin must read, identity encoding (Kong hands the response phase
+// the body as the upstream sent it, so a gzip body could not be read).
+func jsonRequestHeaders(cfg *schema.Config, up *UpstreamRequest, stream bool) {
+	up.SetHeaders["content-type"] = "application/json"
+	if !stream {
+		up.SetHeaders["accept-encoding"] = "identity"
+	}
+	HFOptionHeaders(cfg, up.SetHeaders)
+}
+
+// setRaw sets a top-level field to raw JSON.
+func setRaw(body []byte, key, raw string) ([]byte, error) {
+	out, err := sjson.SetRawBytes(body, escapeKey(key), []byte(raw))
+	if err != nil {
+		return nil, editError(err)
+	}
+	return out, nil
+}
+
+// openAIResponse passes a 200 OpenAI chat or completions response through:
+// id, created, choices (finish_reason, tool_calls, logprobs) and usage are
+// kept; only "model" is set to the resolved name when the upstream said
+// another (for example without the ":provider" suffix). A non-2xx answer is
+// normalised, a stream is passed as is, a legacy [{"generated_text"}] array
+// is turned into an OpenAI object of kind object, and anything else is a 502.
+func openAIResponse(st *State, in *UpstreamResponse, object string) (*ClientResponse, error) {
+	if in.Status < 200 || in.Status > 299 {
+		return errorResponse(in), nil
+	}
+	body := bytes.TrimSpace(in.Body)
+	if looksLikeSSE(body) {
+		return &ClientResponse{Status: in.Status, Usage: Usage{PromptTokens: st.PromptTokens, TotalTokens: st.PromptTokens, Estimated: true}}, nil
+	}
+	if !gjson.ValidBytes(body) {
+		return nil, badGateway("the upstream answered %d with a body that is not JSON; expected an OpenAI %s", in.Status, object)
+	}
+	if body[0] == '[' {
+		return legacyToOpenAI(st, in.Status, body, object)
+	}
+	if body[0] != '{' {
+		return nil, badGateway("the upstream answered %d with JSON that is not an object; expected an OpenAI %s", in.Status, object)
+	}
+	if e := gjson.GetBytes(body, "error"); e.Exists() && e.Type != gjson.Null {
+		msg := UpstreamError(in.Status, body).Message
+		return nil, badGateway("the upstream answered %d with an error: %s", in.Status, msg)
+	}
+	if !gjson.GetBytes(body, "choices").IsArray() {
+		return nil, badGateway("the upstream answered %d without \"choices\"; expected an OpenAI %s", in.Status, object)
+	}
+	out := &ClientResponse{Status: in.Status}
+	upstreamModel := gjson.GetBytes(body, "model")
+	out.Usage.ResponseModel = upstreamModel.String()
+	if u, ok := UsageFromOpenAI(body); ok {
+		out.Usage.PromptTokens, out.Usage.CompletionTokens, out.Usage.TotalTokens = u.PromptTokens, u.CompletionTokens, u.TotalTokens
+	} else {
+		text := gjson.GetBytes(body, "choices.0.message.content").String()
+		if object == objectTextCompletion {
+			text = gjson.GetBytes(body, "choices.0.text").String()
+		}
+		model := out.Usage.ResponseModel
+		out.Usage = estimatedUsage(st, text)
+		out.Usage.ResponseModel = model
+	}
+	if st.Model != "" && (upstreamModel.Type != gjson.String || upstreamModel.Str != st.Model) {
+		edited, _, err := setString(in.Body, "model", st.Model)
+		if err != nil {
+			return nil, err
+		}
+		out.Body = edited
+		out.Headers = jsonHeaders(nil)
+	}
+	return out, nil
+}
+
+// OpenAI object kinds.
+const (
+	objectChat           = "chat.completion"
+	objectTextCompletion = "text_completion"
+)
+
+// generated is one element of a legacy text-generation answer.
+type generated struct {
+	Text         string
+	FinishReason string
+	Tokens       int // details.generated_tokens, 0 when absent
+}
+
+// legacyGenerated reads [{"generated_text", "details"?}, ...] or a single
+// such object. ok is false for any other shape.
+func legacyGenerated(body []byte) ([]generated, bool) {
+	root := gjson.ParseBytes(body)
+	var items []gjson.Result
+	switch {
+	case root.IsArray():
+		items = root.Array()
+	case root.IsObject():
+		items = []gjson.Result{root}
+	}
+	if len(items) == 0 {
+		return nil, false
+	}
+	out := make([]generated, 0, len(items))
+	for _, it := range items {
+		t := it.Get("generated_text")
+		if t.Type != gjson.String {
+			return nil, false
+		}
+		out = append(out, generated{
+			Text:         t.Str,
+			FinishReason: finishReason(it.Get("details.finish_reason").String()),
+			Tokens:       int(it.Get("details.generated_tokens").Int()),
+		})
+	}
+	return out, true
+}
+
+// finishReason maps TGI's finish reasons to OpenAI's.
+func finishReason(tgi string) string {
+	switch tgi {
+	case "length":
+		return "length"
+	default: // eos_token, stop_sequence, or not reported
+		return "stop"
+	}
+}
+
+type openAIChoice struct {
+	Index        int             `json:"index"`
+	Message      *openAIMessage  `json:"message,omitempty"`
+	Text         *string         `json:"text,omitempty"`
+	Logprobs     json.RawMessage `json:"logprobs"`
+	FinishReason string          `json:"finish_reason"`
+}
+
+type openAIMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+type openAIUsage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+type openAIObject struct {
+	ID      string         `json:"id"`
+	Object  string         `json:"object"`
+	Created int64          `json:"created"`
+	Model   string         `json:"model"`
+	Choices []openAIChoice `json:"choices"`
+	Usage   openAIUsage    `json:"usage"`
+}
+
+var jsonNull = json.RawMessage("null")
+
+// legacyToOpenAI turns a legacy text-generation answer into an OpenAI chat
+// completion or text completion. Usage comes from the upstream's token
+// headers, else from details.generated_tokens, else it is estimated.
+func legacyToOpenAI(st *State, status int, body []byte, object string) (*ClientResponse, error) {
+	gens, ok := legacyGenerated(body)
+	if !ok {
+		return nil, badGateway("the upstream answered %d with a JSON array that is not [{\"generated_text\": ...}]; expected an OpenAI %s", status, object)
+	}
+	obj := openAIObject{
+		ID:      legacyID(object, st, body),
+		Object:  object,
+		Created: st.StartedAt / 1000,
+		Model:   st.Model,
+		Choices: make([]openAIChoice, len(gens)),
+	}
+	tokens, all := 0, ""
+	for i, g := range gens {
+		c := openAIChoice{Index: i, Logprobs: jsonNull, FinishReason: g.FinishReason}
+		if object == objectChat {
+			c.Message = &openAIMessage{Role: "assistant", Content: g.Text}
+		} else {
+			text := g.Text
+			c.Text = &text
+		}
+		obj.Choices[i] = c
+		tokens += g.Tokens
+		all += g.Text
+	}
+	usage := estimatedUsage(st, all)
+	if tokens > 0 {
+		usage = Usage{PromptTokens: st.PromptTokens, CompletionTokens: tokens, TotalTokens: st.PromptTokens + tokens, Estimated: st.PromptTokens > 0}
+	}
+	return legacyResponse(status, obj, usage)
+}
+
+// legacyResponse marshals a built OpenAI object with its usage.
+func legacyResponse(status int, obj openAIObject, usage Usage) (*ClientResponse, error) {
+	obj.Usage = openAIUsage{PromptTokens: usage.PromptTokens, CompletionTokens: usage.CompletionTokens, TotalTokens: usage.TotalTokens}
+	out, err := json.Marshal(obj)
+	if err != nil {
+		return nil, &Error{Status: http.StatusInternalServerError, Message: "ai-proxy-hf could not build the response", Type: "server_error", Err: err}
+	}
+	return &ClientResponse{Status: status, Body: out, Headers: jsonHeaders(nil), Usage: usage}, nil
+}
+
+// legacyID makes an id for a response the upstream gave none: stable for
+// one response (a hash of the body and the request time), so retries of the
+// translation agree, and prefixed like OpenAI's.
+func legacyID(object string, st *State, body []byte) string {
+	h := fnv.New64a()
+	h.Write(body)
+	h.Write([]byte(strconv.FormatInt(st.StartedAt, 10)))
+	prefix := "cmpl-"
+	if object == objectChat {
+		prefix = "chatcmpl-"
+	}
+	return prefix + strconv.FormatUint(h.Sum64(), 36)
+}
+
+// looksLikeSSE reports whether a body is an event stream: a stream Kong
+// buffered anyway (another plugin with a response phase turned buffering
+// back on) is passed through rather than refused.
+func looksLikeSSE(b []byte) bool {
+	for _, p := range [][]byte{[]byte("data:"), []byte("event:"), []byte(":"), []byte("id:"), []byte("retry:")} {
+		if bytes.HasPrefix(b, p) {
+			return true
+		}
+	}
+	return false
+}
