@@ -41,8 +41,14 @@ func For(cfg *schema.Config) (Capability, error) {
 		format = FormatOpenAI
 	}
 	switch {
+	case cfg.RouteType == RoutePreserve:
+		return Preserve{}, nil
 	case cfg.RouteType == RouteChat && format == FormatOpenAI:
 		return Chat{}, nil
+	case cfg.RouteType == RouteChat && format == FormatHuggingFace:
+		return Native{}, nil
+	case cfg.RouteType == RouteCompletions && format == FormatOpenAI:
+		return Completions{}, nil
 	case format == FormatOpenAI && routeCapabilities[cfg.RouteType] != nil:
 		return routeCapabilities[cfg.RouteType](cfg)
 	default:

@@ -1,0 +1,183 @@
+package translate
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+
+	"github.com/ai-proxy-hf/ai-proxy-hf/schema"
+	"github.com/tidwall/gjson"
+)
+
+// Native serves llm_format huggingface (route_type llm/v1/chat): the client
+// speaks TGI's native API, as huggingface_hub's and @huggingface/inference's
+// text-generation clients do against an endpoint URL.
+//
+// The client path picks the endpoint by its last segment:
+//
+//	…/generate          {"inputs","parameters"} → {"generated_text","details"}
+//	…/generate_stream   the same, answered as TGI token events (SSE)
+//	anything else       TGI's compat route "/" (what @huggingface/inference
+//	                    calls with endpointUrl): "stream": true in the body
+//	                    streams, otherwise the answer is [{"generated_text"}]
+//
+// On a dedicated upstream the request goes to that endpoint (UpstreamPath
+// rule). On the router, which has no /generate, it goes to hf-inference
+// text-generation, POST /hf-inference/models/{model}, with "stream": true
+// added for a stream; its [{"generated_text"}] answer is unwrapped to the
+// object /generate returns. Bodies pass through with model.options filled
+// into "parameters" (request values win).
+type Native struct{}
+
+var _ Capability = Native{}
+
+// Native modes, carried in State.Mode: what shape the client expects.
+const (
+	// modeCompat ("", the implied mode): the compat route; pass through.
+	modeCompat = ""
+	// ModeGenerate: /generate, one {"generated_text"} object.
+	ModeGenerate = "generate"
+)
+
+// Request implements [Capability.Request].
+func (Native) Request(cfg *schema.Config, in *ClientRequest) (*UpstreamRequest, error) {
+	if err := CheckBodySize(cfg, int64(len(in.Body))); err != nil {
+		return nil, err
+	}
+	if err := ParseObject(in.Body); err != nil {
+		return nil, err
+	}
+	body := in.Body
+	if gjson.GetBytes(body, "inputs").Type != gjson.String {
+		return nil, Errorf(http.StatusBadRequest, "llm_format huggingface takes TGI requests: {\"inputs\": \"<prompt>\", \"parameters\": {...}}; \"inputs\" must be a string")
+	}
+	if p := gjson.GetBytes(body, "parameters"); p.Exists() && p.Type != gjson.Null && !p.IsObject() {
+		return nil, Errorf(http.StatusBadRequest, "\"parameters\" must be an object")
+	}
+	model, err := ResolveModel(cfg, body)
+	if err != nil {
+		return nil, err
+	}
+
+	endpoint := lastSegment(in.Path)
+	asked := hasTrue(body, "stream") || endpoint == "generate_stream"
+	stream, err := StreamRequested(cfg, asked)
+	if err != nil {
+		return nil, err
+	}
+	if stream && !asked {
+		return nil, Errorf(http.StatusBadRequest, "this route streams every response (response_streaming: always); call /generate_stream or send \"stream\": true")
+	}
+	mode := modeCompat
+	if endpoint == "generate" || endpoint == "generate_stream" {
+		mode = ModeGenerate
+	}
+
+	body, changed, err := FillOptions(cfg, body, TGIOptions)
+	if err != nil {
+		return nil, err
+	}
+	up, err := nativeTarget(cfg, model, mode, stream)
+	if err != nil {
+		return nil, err
+	}
+	if stream && !strings.HasSuffix(up.Path, PathStream) && !hasTrue(body, "stream") {
+		// The router and TGI's compat route stream only when asked in the body.
+		if body, err = setRaw(body, "stream", "true"); err != nil {
+			return nil, err
+		}
+		changed = true
+	}
+	jsonRequestHeaders(cfg, up, stream)
+	body, authChanged, err := ApplyAuth(cfg, in, up, body)
+	if err != nil {
+		return nil, err
+	}
+	if changed || authChanged {
+		up.Body = body
+	}
+	up.Stream = stream
+	up.State = State{Model: model, Mode: mode, Stream: stream, Headers: cfg.Logging.LogStatistics}
+	if cfg.Logging.LogStatistics {
+		up.State.PromptTokens = EstimatePrompt(body, stream)
+	}
+	return up, nil
+}
+
+// nativeTarget is the upstream of a native request: on the router the
+// model's hf-inference text-generation path; elsewhere /generate,
+// /generate_stream or the compat root.
+func nativeTarget(cfg *schema.Config, model, mode string, stream bool) (*UpstreamRequest, error) {
+	_, isRouter, err := Upstream(cfg)
+	if err != nil {
+		return nil, configError(err)
+	}
+	if isRouter {
+		repo, err := RouterModelPath(model)
+		if err != nil {
+			return nil, err
+		}
+		return Target(cfg, routerModels+repo)
+	}
+	switch {
+	case mode == ModeGenerate && stream:
+		return Target(cfg, PathStream)
+	case mode == ModeGenerate:
+		return Target(cfg, PathGenerate)
+	default:
+		return Target(cfg, "")
+	}
+}
+
+// lastSegment is the last non-empty segment of a path.
+func lastSegment(p string) string {
+	p = strings.TrimRight(p, "/")
+	return p[strings.LastIndexByte(p, '/')+1:]
+}
+
+// Response implements [Capability.Response].
+func (Native) Response(_ *schema.Config, st *State, in *UpstreamResponse) (*ClientResponse, error) {
+	if in.Status < 200 || in.Status > 299 {
+		return errorResponse(in), nil
+	}
+	body := bytes.TrimSpace(in.Body)
+	if looksLikeSSE(body) {
+		return &ClientResponse{Status: in.Status, Usage: Usage{PromptTokens: st.PromptTokens, TotalTokens: st.PromptTokens, Estimated: true}}, nil
+	}
+	if !gjson.ValidBytes(body) {
+		return nil, badGateway("the upstream answered %d with a body that is not JSON; expected TGI's {\"generated_text\": ...}", in.Status)
+	}
+	if body[0] == '{' {
+		if e := gjson.GetBytes(body, "error"); e.Exists() && e.Type != gjson.Null {
+			return nil, badGateway("the upstream answered %d with an error: %s", in.Status, UpstreamError(in.Status, body).Message)
+		}
+	}
+	gens, ok := legacyGenerated(body)
+	if !ok {
+		return nil, badGateway("the upstream answered %d with JSON that is not TGI's {\"generated_text\": ...}", in.Status)
+	}
+	out := &ClientResponse{Status: in.Status, Usage: nativeUsage(st, in.Headers, gens)}
+	if st.Mode == ModeGenerate && body[0] == '[' {
+		// /generate answers one object; the router's hf-inference a list.
+		out.Body = []byte(gjson.GetBytes(body, "0").Raw)
+		out.Headers = jsonHeaders(nil)
+	}
+	return out, nil
+}
+
+// nativeUsage takes token counts from TGI's headers, else from
+// details.generated_tokens (prompt estimated), else estimates both.
+func nativeUsage(st *State, h map[string][]string, gens []generated) Usage {
+	if u, ok := UsageFromHeaders(h); ok {
+		return u
+	}
+	tokens, text := 0, ""
+	for _, g := range gens {
+		tokens += g.Tokens
+		text += g.Text
+	}
+	if tokens > 0 {
+		return Usage{PromptTokens: st.PromptTokens, CompletionTokens: tokens, TotalTokens: st.PromptTokens + tokens, Estimated: true}
+	}
+	return estimatedUsage(st, text)
+}
