@@ -190,7 +190,7 @@ func (c *call) chat() {
 	p := c.planChat()
 	if c.fault == FaultHuge {
 		c.hugeJSON(`{"object":"chat.completion","id":"","created":`+strconv.FormatInt(c.s.opts.Created, 10)+
-			`,"model":`+strconv.Quote(p.model)+`,"choices":[{"index":0,"message":{"role":"assistant","content":"`,
+			`,"model":`+string(marshal(p.model))+`,"choices":[{"index":0,"message":{"role":"assistant","content":"`,
 			`"},"logprobs":null,"finish_reason":"stop"}]}`)
 		return
 	}

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -223,8 +222,7 @@ func (c *call) applyFault() bool {
 	case FaultStreamError, FaultStreamCut, FaultBadJSON, FaultHuge:
 		return false
 	}
-	writeRaw(c.w, http.StatusBadRequest, "application/json",
-		fmt.Sprintf(`{"error":"hfsim: unknown fault mode %s; known: %s"}`, strconv.Quote(c.fault), strings.Join(Faults(), ",")))
+	writeJSONError(c.w, http.StatusBadRequest, fmt.Sprintf("hfsim: unknown fault mode %q; known: %s", c.fault, strings.Join(Faults(), ",")))
 	return true
 }
 

@@ -303,7 +303,7 @@ func (c *call) completions() {
 		Model: model, SystemFingerprint: c.fingerprint()}
 	if c.fault == FaultHuge {
 		c.hugeJSON(`{"object":"text_completion","id":"","created":`+strconv.FormatInt(c.s.opts.Created, 10)+
-			`,"model":`+strconv.Quote(model)+`,"choices":[{"index":0,"text":"`, `","logprobs":null,"finish_reason":"stop"}]}`)
+			`,"model":`+string(marshal(model))+`,"choices":[{"index":0,"text":"`, `","logprobs":null,"finish_reason":"stop"}]}`)
 		return
 	}
 	if !gjson.GetBytes(c.body, "stream").Bool() {
