@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -96,3 +97,5 @@ func chatBody(model, user string, extra string) string {
 	}
 	return b + "}"
 }
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

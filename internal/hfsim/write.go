@@ -14,7 +14,9 @@ func marshal(v any) []byte {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return []byte(`{"error":` + strconv.Quote("hfsim: encoding answer: "+err.Error()) + `}`)
+		// Marshalling a string cannot fail.
+		msg, _ := json.Marshal("hfsim: encoding answer: " + err.Error())
+		return append(append([]byte(`{"error":`), msg...), '}')
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
