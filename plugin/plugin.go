@@ -6,6 +6,7 @@ import (
 	"reflect"
 
 	"github.com/Kong/go-pdk"
+	"github.com/ai-proxy-hf/ai-proxy-hf/plugin/translate"
 	"github.com/ai-proxy-hf/ai-proxy-hf/schema"
 )
 
@@ -14,6 +15,8 @@ import (
 // concurrent requests. It is read-only after UnmarshalJSON.
 type Instance struct {
 	cfg *schema.Config
+	// capability serves the config's route_type / llm_format.
+	capability translate.Capability
 	// cfgErr is a config the Go side rejected. It must not fail the start
 	// (go-pdk would drop the connection and Kong would retry for ever), so
 	// the instance starts and every request it serves gets a 500 naming it.
@@ -26,6 +29,9 @@ func New() interface{} { return &Instance{} }
 // UnmarshalJSON is how go-pdk hands the instance its config. It never fails.
 func (i *Instance) UnmarshalJSON(raw []byte) error {
 	i.cfg, i.cfgErr = schema.Parse(raw)
+	if i.cfgErr == nil {
+		i.capability, i.cfgErr = translate.For(i.cfg)
+	}
 	return nil
 }
 

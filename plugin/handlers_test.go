@@ -1,0 +1,256 @@
+package plugin
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ai-proxy-hf/ai-proxy-hf/plugin/translate"
+	"github.com/ai-proxy-hf/ai-proxy-hf/schema"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
+)
+
+const chatModel = "mistralai/Mistral-7B-Instruct-v0.2"
+
+// instance builds an Instance the way go-pdk does, from Kong's config JSON.
+func instance(t *testing.T, config string) *Instance {
+	t.Helper()
+	i := New().(*Instance)
+	require.NoError(t, i.UnmarshalJSON([]byte(config)))
+	require.NoError(t, i.cfgErr, "config must parse")
+	return i
+}
+
+func chatConfig(extra string) string {
+	return `{"route_type":"llm/v1/chat","response_streaming":"allow","model_name_header":true,
+		"auth":{"header_name":"Authorization","header_value":"Bearer hf_secret","allow_override":false},
+		"model":{"provider":"huggingface","name":"` + chatModel + `","options":{` + extra + `}},
+		"logging":{"log_statistics":false,"log_payloads":false}}`
+}
+
+var readCalls = []string{"kong.request.get_raw_body", "kong.request.get_headers", "kong.request.get_path_with_query"}
+
+var targetCalls = []string{"kong.service.set_target", "kong.service.request.set_scheme", "kong.service.request.set_path", "kong.service.request.set_headers"}
+
+func calls(parts ...[]string) []string {
+	var out []string
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// The PDK call budget of an OpenAI chat request, asserted call by call.
+func TestAccessChatCallBudget(t *testing.T) {
+	tests := []struct {
+		name  string
+		body  string
+		extra string
+		want  []string
+	}{
+		{
+			name: "body names the model, no options: nothing to rewrite",
+			body: `{"model":"` + chatModel + `","messages":[{"role":"user","content":"hi"}]}`,
+			want: calls(readCalls, targetCalls),
+		},
+		{
+			name: "model filled in: one set_raw_body",
+			body: `{"messages":[{"role":"user","content":"hi"}]}`,
+			want: calls(readCalls, targetCalls, []string{"kong.service.request.set_raw_body"}),
+		},
+		{
+			name: "stream: buffering off and the model header, no state",
+			body: `{"model":"` + chatModel + `","messages":[{"role":"user","content":"hi"}],"stream":true}`,
+			want: calls(readCalls, targetCalls, []string{"kong.nginx.set_ctx", "kong.response.set_header"}),
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			i := instance(t, chatConfig(tc.extra))
+			f := &fakeKong{body: []byte(tc.body), headers: map[string][]string{"content-type": {"application/json"}}, pathQuery: "/chat"}
+			f.run(t, i.Access)
+			assert.Equal(t, tc.want, f.calls)
+			assert.Nil(t, f.exit)
+			assert.Equal(t, "router.huggingface.co", f.target.Host)
+			assert.EqualValues(t, 443, f.target.Port)
+			assert.Equal(t, "https", f.scheme)
+			assert.Equal(t, "/v1/chat/completions", f.path)
+			assert.Equal(t, []string{"Bearer hf_secret"}, f.setHdrs["authorization"])
+			assert.NotContains(t, f.setHdrs, "host")
+		})
+	}
+}
+
+func TestAccessStreamSwitchesBufferingOff(t *testing.T) {
+	i := instance(t, chatConfig(""))
+	f := &fakeKong{body: []byte(`{"messages":[{"role":"user","content":"hi"}],"stream":true}`), pathQuery: "/chat"}
+	f.run(t, i.Access)
+	require.Contains(t, f.ctxSet, "buffered_proxying")
+	assert.Equal(t, false, f.ctxSet["buffered_proxying"], "must be false: nil would reach Lua as the truthy \"NULL_VALUE\"")
+	assert.Equal(t, "huggingface/"+chatModel, f.respSet[modelHeader])
+	assert.NotContains(t, f.setHdrs, "accept-encoding", "a stream is passed through, encoding and all")
+	assert.Empty(t, f.shared, "no state for a stream: the response phase does not run")
+}
+
+func TestAccessClearsClientCredentials(t *testing.T) {
+	i := instance(t, chatConfig(""))
+	f := &fakeKong{
+		body:      []byte(`{"model":"` + chatModel + `","messages":[{"role":"user","content":"hi"}]}`),
+		headers:   map[string][]string{"apikey": {"kong-key"}, "authorization": {"Basic dTpw"}, "x-api-key": {"k"}, "accept": {"*/*"}},
+		pathQuery: "/chat?apikey=kong-key&beta=true",
+	}
+	f.run(t, i.Access)
+	assert.ElementsMatch(t, []string{"apikey", "x-api-key"}, f.cleared, "authorization is the configured header: replaced, not cleared")
+	assert.Equal(t, []string{"Bearer hf_secret"}, f.setHdrs["authorization"])
+	require.NotNil(t, f.rawQuery)
+	assert.Equal(t, "beta=true", *f.rawQuery)
+	assert.Equal(t, calls(readCalls, targetCalls, []string{"kong.service.request.clear_header", "kong.service.request.clear_header", "kong.service.request.set_raw_query"}), f.calls)
+}
+
+func TestAccessRejectsWithoutForwarding(t *testing.T) {
+	tests := []struct {
+		name, body, msg string
+		status          int32
+	}{
+		{"bad JSON", `{"messages":`, "content-type header does not match request body, or bad JSON formatting", 400},
+		{"other model", `{"model":"evil/model","messages":[{"role":"user","content":"x"}]}`, "cannot use own model - must be: " + chatModel, 400},
+		{"no prompts", `{"messages":null}`, "request body doesn't contain valid prompts", 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			i := instance(t, chatConfig(""))
+			f := &fakeKong{body: []byte(tc.body), pathQuery: "/chat"}
+			f.run(t, i.Access)
+			require.NotNil(t, f.exit)
+			assert.Equal(t, tc.status, f.exit.Status)
+			assert.Equal(t, tc.msg, gjson.GetBytes(f.exit.Body, "error.message").String())
+			assert.Equal(t, calls(readCalls, []string{"kong.response.exit"}), f.calls, "rejected before any service call")
+			assert.Equal(t, "application/json", f.exit.Headers.AsMap()["Content-Type"].([]any)[0])
+		})
+	}
+}
+
+func TestAccessSpooledBodyOverLimit(t *testing.T) {
+	cfg := strings.Replace(chatConfig(""), `"route_type"`, `"max_request_body_size":64,"route_type"`, 1)
+	i := instance(t, cfg)
+	file := filepath.Join(t.TempDir(), "body")
+	require.NoError(t, os.WriteFile(file, []byte(`{"messages":[{"role":"user","content":"`+strings.Repeat("x", 100)+`"}]}`), 0o600))
+	f := &fakeKong{bodyFile: file, pathQuery: "/chat"}
+	f.run(t, i.Access)
+	require.NotNil(t, f.exit)
+	assert.EqualValues(t, 413, f.exit.Status)
+	assert.Equal(t, []string{"kong.request.get_raw_body", "kong.response.exit"}, f.calls)
+}
+
+func TestAccessSpooledBodyIsRead(t *testing.T) {
+	i := instance(t, chatConfig(""))
+	file := filepath.Join(t.TempDir(), "body")
+	require.NoError(t, os.WriteFile(file, []byte(`{"messages":[{"role":"user","content":"hi"}]}`), 0o600))
+	f := &fakeKong{bodyFile: file, pathQuery: "/chat"}
+	f.run(t, i.Access)
+	require.Nil(t, f.exit)
+	assert.Equal(t, chatModel, gjson.GetBytes(f.rawBody, "model").String())
+}
+
+func TestResponseChatPassthrough(t *testing.T) {
+	i := instance(t, chatConfig(""))
+	body := `{"id":"x","object":"chat.completion","created":1,"model":"` + chatModel + `","choices":[{"index":0,"message":{"role":"assistant","content":"2"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`
+	f := &fakeKong{status: 200, upstreamBd: []byte(body)}
+	f.run(t, i.Response)
+	assert.Nil(t, f.exit, "an unchanged body is sent by Kong, not re-sent")
+	assert.Equal(t, []string{"kong.ctx.shared.get", "kong.service.response.get_status", "kong.service.response.get_raw_body", "kong.response.set_header"}, f.calls)
+	assert.Equal(t, "huggingface/"+chatModel, f.respSet[modelHeader])
+}
+
+func TestResponseChatModelRewritten(t *testing.T) {
+	i := instance(t, chatConfig(""))
+	f := &fakeKong{status: 200, upstreamBd: []byte(`{"id":"x","model":"other","choices":[]}`)}
+	f.run(t, i.Response)
+	require.NotNil(t, f.exit)
+	assert.EqualValues(t, 200, f.exit.Status)
+	assert.Equal(t, chatModel, gjson.GetBytes(f.exit.Body, "model").String())
+	assert.Equal(t, "huggingface/"+chatModel, f.exit.Headers.AsMap()[modelHeader].([]any)[0])
+}
+
+func TestResponseUpstreamLoading(t *testing.T) {
+	i := instance(t, chatConfig(""))
+	f := &fakeKong{status: 503, upstreamBd: []byte(`{"error":"Model ` + chatModel + ` is currently loading","estimated_time":305.6863708496094}`)}
+	f.run(t, i.Response)
+	require.NotNil(t, f.exit)
+	assert.EqualValues(t, 503, f.exit.Status)
+	assert.Equal(t, "Model "+chatModel+" is currently loading", gjson.GetBytes(f.exit.Body, "error.message").String())
+	h := f.exit.Headers.AsMap()
+	assert.Equal(t, "306", h["Retry-After"].([]any)[0])
+	assert.NotContains(t, h, modelHeader, "the model header is for successful answers")
+}
+
+func TestResponseBadShapeIs502(t *testing.T) {
+	i := instance(t, chatConfig(""))
+	f := &fakeKong{status: 200, upstreamBd: []byte(`<html>oops</html>`)}
+	f.run(t, i.Response)
+	require.NotNil(t, f.exit)
+	assert.EqualValues(t, 502, f.exit.Status)
+	assert.Contains(t, gjson.GetBytes(f.exit.Body, "error.message").String(), "not JSON")
+}
+
+func TestNativeCarriesStateToResponse(t *testing.T) {
+	cfg := `{"route_type":"llm/v1/chat","llm_format":"huggingface","response_streaming":"allow","model_name_header":true,
+		"model":{"provider":"huggingface","name":"` + chatModel + `"},"logging":{"log_statistics":false,"log_payloads":false}}`
+	i := instance(t, cfg)
+	f := &fakeKong{body: []byte(`{"inputs":"hi","parameters":{"max_new_tokens":5}}`), pathQuery: "/native/generate"}
+	f.run(t, i.Access)
+	require.Nil(t, f.exit)
+	assert.Equal(t, "/hf-inference/models/"+chatModel, f.path)
+	require.Contains(t, f.shared, stateKey)
+
+	// The response phase of the same request: the router's list unwrapped
+	// to the object /generate answers.
+	r := &fakeKong{shared: f.shared, status: 200, upstreamBd: []byte(`[{"generated_text":"hello"}]`)}
+	r.run(t, i.Response)
+	require.NotNil(t, r.exit)
+	assert.JSONEq(t, `{"generated_text":"hello"}`, string(r.exit.Body))
+}
+
+func TestConfigErrorOnEveryRequest(t *testing.T) {
+	i := New().(*Instance)
+	require.NoError(t, i.UnmarshalJSON([]byte(`{"route_type":"llm/v1/chat","llm_format":"bedrock","model":{"provider":"huggingface"}}`)))
+	require.Error(t, i.cfgErr)
+	f := &fakeKong{}
+	f.run(t, i.Access)
+	require.NotNil(t, f.exit)
+	assert.EqualValues(t, 500, f.exit.Status)
+	assert.Contains(t, gjson.GetBytes(f.exit.Body, "error.message").String(), "misconfigured")
+	assert.Equal(t, "invalid_plugin_config", gjson.GetBytes(f.exit.Body, "error.code").String())
+}
+
+// panicky is a capability that panics, to prove the handlers recover.
+type panicky struct{}
+
+func (panicky) Request(*schema.Config, *translate.ClientRequest) (*translate.UpstreamRequest, error) {
+	panic("boom")
+}
+
+func (panicky) Response(*schema.Config, *translate.State, *translate.UpstreamResponse) (*translate.ClientResponse, error) {
+	panic("boom")
+}
+
+func TestHandlersRecoverPanics(t *testing.T) {
+	for name, run := range map[string]func(*Instance) func(*fakeKong, *testing.T){
+		"access":   func(i *Instance) func(*fakeKong, *testing.T) { return func(f *fakeKong, t *testing.T) { f.run(t, i.Access) } },
+		"response": func(i *Instance) func(*fakeKong, *testing.T) { return func(f *fakeKong, t *testing.T) { f.run(t, i.Response) } },
+	} {
+		t.Run(name, func(t *testing.T) {
+			i := instance(t, chatConfig(""))
+			i.capability = panicky{}
+			f := &fakeKong{body: []byte(`{}`), pathQuery: "/", status: 200}
+			run(i)(f, t)
+			require.NotNil(t, f.exit)
+			assert.EqualValues(t, 500, f.exit.Status)
+			assert.Contains(t, gjson.GetBytes(f.exit.Body, "error.message").String(), "internal error in the ai-proxy-hf plugin ("+name+")")
+			assert.Contains(t, strings.Join(f.logs, "\n"), "panic in "+name+": boom")
+		})
+	}
+}
