@@ -239,8 +239,12 @@ func (panicky) Response(*schema.Config, *translate.State, *translate.UpstreamRes
 
 func TestHandlersRecoverPanics(t *testing.T) {
 	for name, run := range map[string]func(*Instance) func(*fakeKong, *testing.T){
-		"access":   func(i *Instance) func(*fakeKong, *testing.T) { return func(f *fakeKong, t *testing.T) { f.run(t, i.Access) } },
-		"response": func(i *Instance) func(*fakeKong, *testing.T) { return func(f *fakeKong, t *testing.T) { f.run(t, i.Response) } },
+		"access": func(i *Instance) func(*fakeKong, *testing.T) {
+			return func(f *fakeKong, t *testing.T) { f.run(t, i.Access) }
+		},
+		"response": func(i *Instance) func(*fakeKong, *testing.T) {
+			return func(f *fakeKong, t *testing.T) { f.run(t, i.Response) }
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			i := instance(t, chatConfig(""))
