@@ -56,8 +56,10 @@ const maxInt32 = 2147483647
 // upstreamURLPattern is the Lua pattern config.model.options.upstream_url
 // must match: an absolute http(s) URL with a non-empty authority and no
 // whitespace. Kong's own ai-proxy uses typedefs.url, a Lua function the
-// dump cannot carry; a pattern lets Kong enforce the rule too.
-const upstreamURLPattern = "^https?://[^%s/?#]+[^%s]*$"
+// dump cannot carry; a pattern lets Kong enforce the rule too. (One
+// leading authority byte, then anything but whitespace: equivalent to
+// "[^%s/?#]+[^%s]*" but backtracks in linear time.)
+const upstreamURLPattern = "^https?://[^%s/?#][^%s]*$"
 
 // httpProtocols is typedefs.protocols_http of Kong OSS: the protocols a
 // plugin on an HTTP route may run for.

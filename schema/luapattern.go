@@ -47,6 +47,13 @@ func luaMatch(s, pattern string) (bool, error) {
 			return false, err
 		}
 		if e >= 0 {
+			// Lua pushes the captures of a match and raises on one left
+			// open: "(a" is a malformed pattern, not a match.
+			for i := 0; i < m.level; i++ {
+				if m.capture[i].len == capUnfinished {
+					return false, fmt.Errorf("%w: unfinished capture", errPattern)
+				}
+			}
 			return true, nil
 		}
 		if s1 >= len(s) || anchor {

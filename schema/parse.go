@@ -148,11 +148,13 @@ func withoutBookkeeping(m map[string]any) map[string]any {
 	return out
 }
 
-// typed decodes a validated config into Config. Integers are written as
-// integers first: Kong accepts 5.0 for an integer field, encoding/json
-// does not.
+// typed decodes a validated config into Config. Two adjustments make the
+// typed view total: integers are written as integers (Kong accepts 5.0 for
+// an integer field, encoding/json does not), and an explicit null in a
+// field that has a default reads as the default, so handlers never see a
+// zero value where Kong's own code would use the default.
 func typed(config map[string]any) (*Config, error) {
-	raw, err := json.Marshal(integral(declared.Config(), config))
+	raw, err := json.Marshal(typedValue(declared.Config(), config))
 	if err != nil {
 		return nil, fmt.Errorf("schema: encode validated config: %w", err)
 	}
@@ -163,8 +165,11 @@ func typed(config map[string]any) (*Config, error) {
 	return &cfg, nil
 }
 
-// integral rewrites the integer fields of v (declared by f) as integers.
-func integral(f *Field, v any) any {
+// typedValue prepares v (declared by f) for encoding/json.
+func typedValue(f *Field, v any) any {
+	if v == any(null) && f.Default != nil {
+		v = schemaValue(f.Default)
+	}
 	switch f.Type {
 	case Integer:
 		if n, ok := asNumber(v); ok {
@@ -178,7 +183,7 @@ func integral(f *Field, v any) any {
 		out := make(map[string]any, len(rec))
 		for k, e := range rec {
 			if sub := f.Sub(k); sub != nil {
-				out[k] = integral(sub, e)
+				out[k] = typedValue(sub, e)
 			}
 		}
 		return out
@@ -189,7 +194,7 @@ func integral(f *Field, v any) any {
 		}
 		out := make([]any, len(seq))
 		for i, e := range seq {
-			out[i] = integral(f.Elements, e)
+			out[i] = typedValue(f.Elements, e)
 		}
 		return out
 	}
