@@ -49,6 +49,10 @@ type field struct {
 	errMsg      *string
 
 	referenceable bool
+	// custom names a Go stand-in for a core typedef's Lua custom_validator
+	// (internal attribute "x_custom"; plugin schemas cannot use it, the
+	// metaschema rejects unknown attributes).
+	custom string
 
 	elements *field
 	keys     *field
@@ -225,6 +229,7 @@ func compileField(raw map[string]any) (*field, error) {
 		f.errMsg = &s
 	}
 	f.referenceable = boolean("referenceable")
+	f.custom = str("x_custom")
 
 	for _, sub := range []struct {
 		key string

@@ -551,6 +551,11 @@ func (v *validator) runValidators(f *field, val any, strLenMin bool) (bool, stri
 			return false, fmt.Sprintf(errContains, luaToString(f.contains))
 		}
 	}
+	if f.custom != "" && isStr {
+		if msg := customValidate(f.custom, s); msg != "" {
+			return false, msg
+		}
+	}
 	if len(f.mutexSubset) > 0 {
 		if msg := mutuallyExclusiveSubsets(val, f.mutexSubset); msg != "" {
 			return false, msg
