@@ -111,7 +111,7 @@ func TestChatJSON(t *testing.T) {
 		{
 			name: "tool_call_tgi", body: chatBody(testModel, "weather?", weatherTools),
 			fields: map[string]string{
-				"choices.0.message": `{"role":"assistant","content":null,"tool_calls":[{"id":"0","type":"function","function":{"name":"get_weather","arguments":"{\"location\":\"hfsim\",\"unit\":\"celsius\",\"days\":1}"}}]}`,
+				"choices.0.message":       `{"role":"assistant","content":null,"tool_calls":[{"id":"0","type":"function","function":{"name":"get_weather","arguments":"{\"location\":\"hfsim\",\"unit\":\"celsius\",\"days\":1}"}}]}`,
 				"choices.0.finish_reason": `"stop"`,
 				// 46 bytes of arguments -> 6 fragments of 8 bytes, + 1 for the name.
 				"usage.completion_tokens": "7",
