@@ -323,9 +323,13 @@ func luaQuote(s string) string {
 	return b.String()
 }
 
-// newDeclarativeError wraps a declarative config error tree as Kong's
-// errors:declarative_config does.
-func newDeclarativeError(t *errTable) *Error {
+// DeclarativeError is Kong's errors:declarative_config (HTTP 400): the
+// error tree says where each problem is, e.g.
+// {"services": [{"routes": [{"plugins": [<*Error of a plugin>]}]}]}.
+// Tree values may be strings, maps, slices (nil elements are fine) and
+// *Error values, whose own field tree is embedded.
+func DeclarativeError(tree map[string]any) *Error {
+	t := toErrTable(tree)
 	fields, _ := json.Marshal(t)
 	return &Error{
 		Code:    CodeDeclarativeConfig,
@@ -334,6 +338,64 @@ func newDeclarativeError(t *errTable) *Error {
 		Fields:  fields,
 		tree:    t,
 	}
+}
+
+func toErrTable(m map[string]any) *errTable {
+	t := newErrTable()
+	for k, v := range m {
+		if k == "@entity" {
+			for _, e := range asAnyList(v) {
+				if s, ok := e.(string); ok {
+					t.entity = append(t.entity, s)
+				}
+			}
+			continue
+		}
+		if c := toErrValue(v); c != nil {
+			t.fields[k] = c
+		}
+	}
+	return t
+}
+
+func asAnyList(v any) []any {
+	switch x := v.(type) {
+	case []any:
+		return x
+	case []string:
+		out := make([]any, len(x))
+		for i, s := range x {
+			out[i] = s
+		}
+		return out
+	}
+	return nil
+}
+
+func toErrValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return x
+	case *Error:
+		if x == nil {
+			return nil
+		}
+		if x.tree != nil {
+			return x.tree
+		}
+		return x.Message
+	case map[string]any:
+		return toErrTable(x)
+	case []any:
+		l := errList{}
+		for i, e := range x {
+			if c := toErrValue(e); c != nil {
+				l[i+1] = c
+			}
+		}
+		return l
+	}
+	return nil
 }
 
 // prettyWriteCompact is pretty.write(t, "") — everything on one line.
@@ -396,4 +458,103 @@ func prettyWriteCompact(v any) string {
 	}
 	write(v)
 	return b.String()
+}
+
+// prettyCompactValue is pretty.write(v, "") for plain decoded values, with
+// cjson's null printed as "null" (Kong's unique_violation gsubs it so).
+func prettyCompactValue(v any) string {
+	switch x := v.(type) {
+	case map[string]any:
+		var b strings.Builder
+		b.WriteString("{")
+		for i, k := range sortedKeys(x) {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			key := k
+			if !luaIdentifier.MatchString(key) || luaKeywords[key] {
+				key = "[" + luaQuote(key) + "]"
+			}
+			b.WriteString(key + "=" + prettyCompactValue(x[k]))
+		}
+		b.WriteString("}")
+		return b.String()
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = prettyCompactValue(e)
+		}
+		return "{" + strings.Join(parts, ",") + "}"
+	case string:
+		return luaQuote(x)
+	case nil:
+		return "null"
+	}
+	return luaToString(v)
+}
+
+func newKeyedError(code int, name, message string, fields map[string]any) *Error {
+	raw, _ := json.Marshal(fields)
+	tree := newErrTable()
+	for k, v := range fields {
+		if s, ok := v.(string); ok {
+			tree.fields[k] = s
+		}
+	}
+	return &Error{Code: code, Name: name, Message: message, Fields: raw, tree: tree}
+}
+
+// UniqueViolation is Kong's unique_violation error (HTTP 409), e.g. for
+// {"name": "svc"}: "UNIQUE violation detected on '{name="svc"}'".
+func UniqueViolation(key map[string]any) *Error {
+	return newKeyedError(CodeUniqueViolation, "unique constraint violation",
+		"UNIQUE violation detected on '"+prettyCompactValue(key)+"'", key)
+}
+
+// PrimaryKeyViolation is Kong's primary_key_violation (HTTP 400).
+func PrimaryKeyViolation(pk map[string]any) *Error {
+	return newKeyedError(CodePrimaryKeyViolation, "primary key violation",
+		"primary key violation on key '"+prettyCompactValue(pk)+"'", pk)
+}
+
+// ForeignKeyViolation is Kong's foreign_key_violation_invalid_reference
+// (HTTP 400): field "service", key {"id": ...}, parent "services".
+func ForeignKeyViolation(field string, key map[string]any, parent string) *Error {
+	return newKeyedError(CodeForeignKeyViolation, "foreign key violation",
+		fmt.Sprintf("the foreign key '%s' does not reference an existing '%s' entity.", prettyCompactValue(key), parent),
+		map[string]any{field: key})
+}
+
+// NotFound is Kong's not_found DAO error (the Admin API answers a plain
+// {"message":"Not found"} 404 for a missing entity instead).
+func NotFound(pk map[string]any) *Error {
+	return newKeyedError(CodeNotFound, "not found",
+		"could not find the entity with primary key '"+prettyCompactValue(pk)+"'", pk)
+}
+
+// SchemaViolation builds a schema violation from flat field messages
+// ("protocols" → "must match the associated route's protocols"), for
+// checks made outside a schema (the plugins DAO's protocol check).
+func SchemaViolation(fieldMessages map[string]string) *Error {
+	t := newErrTable()
+	for k, v := range fieldMessages {
+		t.fields[k] = v
+	}
+	return schemaViolation(t)
+}
+
+// HTTPStatus is the Admin API status Kong gives an error code
+// (kong/api/endpoints.lua ERRORS_HTTP_CODES).
+func (e *Error) HTTPStatus() int {
+	switch e.Code {
+	case CodeUniqueViolation:
+		return 409
+	case CodeNotFound:
+		return 404
+	case 8:
+		return 500
+	case 12:
+		return 405
+	}
+	return 400
 }
