@@ -52,6 +52,8 @@ func errorType(status int) string {
 	switch {
 	case status == http.StatusUnauthorized:
 		return "authentication_error"
+	case status == http.StatusPaymentRequired:
+		return "insufficient_quota"
 	case status == http.StatusForbidden:
 		return "permission_error"
 	case status == http.StatusNotFound:
