@@ -53,7 +53,8 @@ try {
       const slot = (toolCalls[tc.index] ??= { id: "", type: "function", function: { name: "", arguments: "" } });
       if (tc.id) slot.id = tc.id;
       if (tc.type) slot.type = tc.type;
-      if (tc.function?.name) slot.function.name += tc.function.name;
+      // As the SDK's own ChatCompletionStream: a name replaces, arguments append.
+      if (tc.function?.name) slot.function.name = tc.function.name;
       if (tc.function?.arguments) slot.function.arguments += tc.function.arguments;
     }
     if (choice.finish_reason) finishReason = choice.finish_reason;

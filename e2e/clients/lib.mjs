@@ -82,13 +82,20 @@ export function emit(result) {
 // httpResponse carries status and body; anything else (network, timeout) has
 // only a name and message.
 export function describeError(err) {
-  const out = { name: err?.name ?? "Error", message: String(err?.message ?? err) };
+  // The OpenAI SDK's classes (AuthenticationError, RateLimitError, ...)
+  // keep name "Error"; their constructor name says which one it is.
+  let name = err?.name ?? "Error";
+  if (name === "Error" && err?.constructor?.name) name = err.constructor.name;
+  const out = { name, message: String(err?.message ?? err) };
   if (typeof err?.status === "number") {
     out.status = err.status;
   }
   if (err?.error !== undefined && err?.error !== null) {
     // openai: err.error is the "error" object of the body.
-    if (typeof err.error === "object") {
+    if (typeof err.error === "string") {
+      // Hugging Face's {"error":"..."} bodies as the OpenAI SDK reports them.
+      out.error_message = err.error;
+    } else if (typeof err.error === "object") {
       if (err.error.message !== undefined) out.error_message = err.error.message;
       if (err.error.type !== undefined) out.type = err.error.type;
       if (err.error.code !== undefined) out.code = err.error.code;
