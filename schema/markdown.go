@@ -82,3 +82,72 @@ func allowed(f *Field) string {
 func cell(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
 }
+
+// MarkdownChecks renders the schema's entity checks (the rules that span
+// fields) as a Markdown list, with full field paths.
+func MarkdownChecks() string {
+	var b strings.Builder
+	write := func(record string, checks []Check) {
+		full := func(names []string) string {
+			q := make([]string, len(names))
+			for i, n := range names {
+				q[i] = "`" + strings.TrimPrefix(record+"."+n, ".") + "`"
+			}
+			return strings.Join(q, ", ")
+		}
+		for _, c := range checks {
+			switch {
+			case c.MutuallyRequired != nil:
+				fmt.Fprintf(&b, "- %s: all or none must be set.\n", full(c.MutuallyRequired))
+			case c.AtLeastOneOf != nil:
+				fmt.Fprintf(&b, "- At least one of %s must be set.\n", full(c.AtLeastOneOf))
+			case c.OnlyOneOf != nil:
+				fmt.Fprintf(&b, "- Exactly one of %s must be set.\n", full(c.OnlyOneOf))
+			case c.Conditional != nil:
+				k := c.Conditional
+				fmt.Fprintf(&b, "- When %s %s, %s must %s.\n", full([]string{k.IfField}), matchText(k.IfMatch),
+					full([]string{k.ThenField}), strings.Replace(matchText(k.ThenMatch), "is ", "be ", 1))
+			case c.ConditionalAtLeastOneOf != nil:
+				k := c.ConditionalAtLeastOneOf
+				fmt.Fprintf(&b, "- When %s %s, at least one of %s must be set.\n", full([]string{k.IfField}),
+					matchText(k.IfMatch), full(k.ThenAtLeastOneOf))
+			}
+		}
+	}
+	write("", declared.EntityChecks)
+	write("config", declared.Config().EntityChecks)
+	return b.String()
+}
+
+func matchText(m Match) string {
+	var parts []string
+	if m.Eq != nil {
+		parts = append(parts, "is `"+luaString(m.Eq)+"`")
+	}
+	if m.OneOf != nil {
+		q := make([]string, len(m.OneOf))
+		for i, o := range m.OneOf {
+			q[i] = "`" + o + "`"
+		}
+		parts = append(parts, "is one of "+strings.Join(q, ", "))
+	}
+	if m.Required {
+		parts = append(parts, "is set")
+	}
+	if m.Between != nil {
+		parts = append(parts, fmt.Sprintf("is between %s and %s", luaNumber(m.Between.Min), luaNumber(m.Between.Max)))
+	}
+	if m.Gt != nil {
+		parts = append(parts, "is greater than "+luaNumber(*m.Gt))
+	}
+	if m.Match != "" {
+		parts = append(parts, "matches the Lua pattern `"+m.Match+"`")
+	}
+	return strings.Join(parts, " and ")
+}
+
+// MarkdownDoc is the generated configuration reference (schema/FIELDS.md,
+// `ai-proxy-hf -fields`): the field table, then the cross-field rules.
+func MarkdownDoc() string {
+	return MarkdownTable() + "\nCross-field rules (Kong entity checks, enforced by Kong and by the plugin):\n\n" + MarkdownChecks()
+}

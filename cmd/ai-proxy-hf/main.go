@@ -59,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer, serve func() error) int {
 	fs.BoolVar(&o.dump, "dump", false, "print the plugin's info and schema for Kong's query command, then exit")
 	fs.BoolVar(&o.help, "help", false, "show this help, then exit")
 	fs.BoolVar(&o.version, "version", false, "print the version, then exit")
-	fs.BoolVar(&o.fields, "fields", false, "print the configuration fields as a Markdown table, then exit")
+	fs.BoolVar(&o.fields, "fields", false, "print the configuration reference (Markdown field table and cross-field rules), then exit")
 	fs.StringVar(&o.kongPrefix, "kong-prefix", defaultKongPrefix, "Kong prefix path: the socket is <prefix>/<name>.socket")
 	fs.Usage = func() { usage(fs, stderr) }
 	if err := fs.Parse(args); err != nil {
@@ -82,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer, serve func() error) int {
 		fmt.Fprintf(stdout, "%s %s\n", name, Version)
 		return 0
 	case o.fields:
-		fmt.Fprint(stdout, schema.MarkdownTable())
+		fmt.Fprint(stdout, schema.MarkdownDoc())
 		return 0
 	case o.dump:
 		out, err := dump(name, o.kongPrefix)
