@@ -205,9 +205,10 @@ func VideoReader(prompt string, size int64) io.Reader {
 }
 
 type hashStream struct {
-	seed [32]byte
-	ctr  uint64
-	buf  []byte
+	seed  [32]byte
+	ctr   uint64
+	block [32]byte
+	buf   []byte // unread tail of block
 }
 
 func (h *hashStream) Read(p []byte) (int, error) {
@@ -218,8 +219,8 @@ func (h *hashStream) Read(p []byte) (int, error) {
 			copy(in[:], h.seed[:])
 			binary.BigEndian.PutUint64(in[32:], h.ctr)
 			h.ctr++
-			sum := sha256.Sum256(in[:])
-			h.buf = sum[:]
+			h.block = sha256.Sum256(in[:])
+			h.buf = h.block[:]
 		}
 		k := copy(p[n:], h.buf)
 		h.buf = h.buf[k:]
