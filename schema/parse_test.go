@@ -99,7 +99,7 @@ func TestLuaTableQuirks(t *testing.T) {
 
 func TestParseRejects(t *testing.T) {
 	for _, tc := range []struct {
-		name, raw string
+		name, raw  string
 		validation bool
 	}{
 		{"not json", `{"route_type":`, false},
