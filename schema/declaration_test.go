@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -38,7 +37,7 @@ func set(names ...string) map[string]bool {
 
 func dumpedJSON(t testing.TB) gjson.Result {
 	t.Helper()
-	raw, err := json.Marshal(Definition(PluginName))
+	raw, err := JSON(PluginName)
 	require.NoError(t, err)
 	require.True(t, gjson.ValidBytes(raw))
 	return gjson.ParseBytes(raw)

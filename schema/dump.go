@@ -44,6 +44,12 @@ func (o object) MarshalJSON() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// JSON renders the plugin schema under the given plugin name, as Kong
+// reads it from the -dump Schema.
+func JSON(name string) ([]byte, error) {
+	return json.Marshal(Definition(name))
+}
+
 // MarshalJSON renders the schema in Kong's DSL.
 func (s *Schema) MarshalJSON() ([]byte, error) {
 	o := object{{"name", s.Name}, {"fields", fieldList(s.Fields)}}
