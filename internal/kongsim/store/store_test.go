@@ -66,7 +66,7 @@ func TestCreateAndPrecedence(t *testing.T) {
 
 	global := mustOK(s.CreatePlugin(json.RawMessage(`{"name":"echo","config":{"message":"global"}}`)))
 	assert.JSONEq(t, `{"message":"global","limits":{"max":10}}`, string(global.Config))
-	onSvc := mustOK(s.CreatePlugin(json.RawMessage(`{"name":"echo","service":{"id":"`+svc.ID+`"},"config":{"message":"service"}}`)))
+	onSvc := mustOK(s.CreatePlugin(json.RawMessage(`{"name":"echo","service":{"id":"` + svc.ID + `"},"config":{"message":"service"}}`)))
 	onR1 := mustOK(s.CreatePlugin(json.RawMessage(`{"name":"echo","route":"r1","config":{"message":"route"}}`)))
 	both := mustOK(s.CreatePlugin(json.RawMessage(`{"name":"echo","route":"r1","service":"svc","config":{"message":"both"}}`)))
 	mustOK(s.CreatePlugin(json.RawMessage(`{"name":"file-log","config":{"path":"/tmp/kongsim-test.log"}}`)))
