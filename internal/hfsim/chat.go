@@ -188,13 +188,11 @@ func (c *call) chat() {
 		return
 	}
 	p := c.planChat()
+	stream := gjson.GetBytes(c.body, "stream").Bool()
 	if c.fault == FaultHuge {
-		c.hugeJSON(`{"object":"chat.completion","id":"","created":`+strconv.FormatInt(c.s.opts.Created, 10)+
-			`,"model":`+string(marshal(p.model))+`,"choices":[{"index":0,"message":{"role":"assistant","content":"`,
-			`"},"logprobs":null,"finish_reason":"stop"}]}`)
+		c.chatHuge(p, stream)
 		return
 	}
-	stream := gjson.GetBytes(c.body, "stream").Bool()
 	if !stream {
 		if c.fault == FaultStreamError {
 			writeRaw(c.w, http.StatusFailedDependency, "application/json", BodyGenerationErr)
@@ -290,13 +288,7 @@ func strPtr(s string) *string { return &s }
 // empty delta with finish_reason. With include_usage a chunk with
 // "choices":[] and usage precedes [DONE].
 func (c *call) chatEvents(p chatPlan) [][]byte {
-	chunk := func(d chunkDelta, finish *string) []byte {
-		return marshal(chatChunk{
-			Object: "chat.completion.chunk", ID: c.completionID("chatcmpl-"), Created: c.s.opts.Created,
-			Model: p.model, SystemFingerprint: c.fingerprint(),
-			Choices: []chunkChoice{{Index: 0, Delta: d, FinishReason: finish}},
-		})
-	}
+	chunk := func(d chunkDelta, finish *string) []byte { return c.chatChunk(p, d, finish) }
 	tgi := c.style == StyleTGI
 	role := func() string {
 		if tgi {
@@ -404,4 +396,30 @@ func ToolArguments(parameters string) string {
 		return true
 	})
 	return string(append(out, '}'))
+}
+
+func (c *call) chatChunk(p chatPlan, d chunkDelta, finish *string) []byte {
+	return marshal(chatChunk{
+		Object: "chat.completion.chunk", ID: c.completionID("chatcmpl-"), Created: c.s.opts.Created,
+		Model: p.model, SystemFingerprint: c.fingerprint(),
+		Choices: []chunkChoice{{Index: 0, Delta: d, FinishReason: finish}},
+	})
+}
+
+// chatHuge answers fault huge: one chat.completion whose content pads the
+// body to hugeSize() bytes, or a stream of HugeChunk deltas.
+func (c *call) chatHuge(p chatPlan, stream bool) {
+	if !stream {
+		c.hugeJSON(`{"object":"chat.completion","id":"","created":`+strconv.FormatInt(c.s.opts.Created, 10)+
+			`,"model":`+string(marshal(p.model))+`,"choices":[{"index":0,"message":{"role":"assistant","content":"`,
+			`"},"logprobs":null,"finish_reason":"stop"}]}`)
+		return
+	}
+	role := ""
+	if c.style == StyleTGI {
+		role = "assistant"
+	}
+	c.hugeStream(c.tgiStreamHeaders(ChatPrompt(c.body)), func(text string) []byte {
+		return c.chatChunk(p, chunkDelta{Role: role, Content: &text}, nil)
+	}, func() [][]byte { return [][]byte{c.chatChunk(p, chunkDelta{}, strPtr("length")), []byte(Done)} })
 }

@@ -77,6 +77,9 @@ func TestFaultSelection(t *testing.T) {
 			if r.Header.Get("X-Test-Case") == "func" {
 				return FaultCredits
 			}
+			if b, err := io.ReadAll(r.Body); err == nil && strings.Contains(string(b), "trigger-html") {
+				return FaultHTML500
+			}
 			return ""
 		},
 	}
@@ -96,6 +99,7 @@ func TestFaultSelection(t *testing.T) {
 		{name: "kong_model_timeout_prefix", path: "/model-timeout/v1/chat/completions", body: chatBody("acme/ok", "x", ""), status: 504, fault: "timeout", model: "acme/ok"},
 		{name: "func", path: "/v1/chat/completions", body: chatBody("acme/ok", "x", ""),
 			header: map[string]string{"X-Test-Case": "func"}, status: 402, fault: "credits", model: "acme/ok"},
+		{name: "func_reads_body", path: "/v1/chat/completions", body: chatBody("acme/ok", "trigger-html", ""), status: 500, fault: "html500", model: "acme/ok"},
 		{name: "model_table", path: "/v1/chat/completions", body: chatBody("acme/flaky", "x", ""), status: 504, fault: "timeout", model: "acme/flaky"},
 		{name: "model_table_ignores_provider_suffix", path: "/v1/chat/completions", body: chatBody("acme/flaky:groq", "x", ""), status: 504, fault: "timeout", model: "acme/flaky:groq"},
 		{name: "fault_model_in_body", path: "/v1/chat/completions", body: chatBody("hfsim-fault/permission", "x", ""), status: 403, fault: "permission", model: "hfsim-fault/permission"},
@@ -342,6 +346,45 @@ func TestFaultHuge(t *testing.T) {
 				require.True(t, json.Valid(body))
 				assert.True(t, gjson.GetBytes(body, tc.check).Exists())
 			}
+		})
+	}
+}
+
+func TestFaultHugeStreams(t *testing.T) {
+	const size = 200_000
+	_, url := startServer(t, Options{HugeSize: size})
+	for _, tc := range []struct {
+		name, path, body, textPath string
+		style                      Style
+		done                       bool
+	}{
+		{"chat_tgi", "/v1/chat/completions", chatBody(testModel, "a", `"stream":true`), "choices.0.delta.content", StyleTGI, true},
+		{"chat_openai", "/v1/chat/completions", chatBody("x/y:groq", "a", `"stream":true`), "choices.0.delta.content", StyleOpenAI, true},
+		{"completions", "/v1/completions", `{"prompt":"a","stream":true}`, "choices.0.text", StyleTGI, true},
+		{"generate_stream", "/generate_stream", `{"inputs":"a","parameters":{"details":true}}`, "token.text", StyleTGI, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := send(t, url, spec{path: tc.path, body: tc.body, header: map[string]string{"X-Hfsim-Fault": FaultHuge}})
+			require.Equal(t, 200, resp.StatusCode)
+			assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+			evs, err := ReadEvents(resp.Body)
+			require.NoError(t, err)
+			data := dataEvents(evs)
+			var total int
+			for _, e := range data {
+				assert.Equal(t, tc.style == StyleOpenAI, e.Spaced)
+				total += len(e.Data)
+			}
+			assert.GreaterOrEqual(t, total, size-len(data)*8, "data events add up to the huge size")
+			assert.Equal(t, HugeChunk, gjson.Get(data[0].Data, tc.textPath).String())
+			last := data[len(data)-1].Data
+			if tc.done {
+				assert.Equal(t, Done, last)
+				assert.Equal(t, "length", gjson.Get(data[len(data)-2].Data, "choices.0.finish_reason").String())
+				return
+			}
+			assert.Equal(t, `""`, gjson.Get(last, "generated_text").Raw)
+			assert.Equal(t, int64(len(data)), gjson.Get(last, "details.generated_tokens").Int())
 		})
 	}
 }

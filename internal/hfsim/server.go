@@ -10,6 +10,7 @@
 package hfsim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -69,7 +70,8 @@ type Options struct {
 	// ModelFaults maps a model id (as in the body or the URL) to a fault.
 	ModelFaults map[string]string
 	// FaultFor, when set, picks a fault for requests no header, query
-	// parameter or path prefix chose one for. Return "" for none.
+	// parameter or path prefix chose one for; it may read r.Body. Return ""
+	// for none.
 	FaultFor func(*http.Request) string
 	// BeforeEvent, when set, is called before each SSE event is written
 	// (index from 0; final is true for the event that ends the stream), so a
@@ -221,6 +223,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, fmt.Sprintf("reading body: %v", err))
 		return
 	}
+	// FaultFor may read the body too.
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	c := &call{s: s, w: w, r: r, body: body, path: r.URL.Path}
 	pathFault := c.stripFaultPrefix()
 	c.model = c.findModel()

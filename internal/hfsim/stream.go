@@ -168,3 +168,28 @@ func (sw *sseWriter) run(events [][]byte) {
 
 // Done is the payload of the event that ends OpenAI-compatible streams.
 const Done = "[DONE]"
+
+// hugeStream answers fault huge on a streaming request: events made by mk
+// from HugeChunk until at least hugeSize() bytes of data events have been
+// written, then the tail events (finish, usage, [DONE]). Nothing is held in
+// memory beyond one event.
+func (c *call) hugeStream(extra http.Header, mk func(text string) []byte, tail func() [][]byte) {
+	sw := c.startSSE(extra)
+	size := c.hugeSize()
+	for written := int64(0); written < size; {
+		ev := mk(HugeChunk)
+		if !sw.event(ev, false) {
+			return
+		}
+		written += int64(len(c.frame(ev)))
+	}
+	end := tail()
+	for i, ev := range end {
+		if !sw.event(ev, i == len(end)-1) {
+			return
+		}
+	}
+}
+
+// HugeChunk is the text of each event of a huge stream (4000 bytes).
+var HugeChunk = strings.Repeat(hugeFiller, 160)

@@ -204,6 +204,23 @@ func (c *call) generate(stream bool) {
 }
 
 func (c *call) generateStream(p genPlan) {
+	if c.fault == FaultHuge {
+		// Token events of HugeChunk; the final event carries an empty
+		// generated_text (the real text would double the size) and the count.
+		n := 0
+		c.hugeStream(c.tgiStreamHeaders(p.inputs), func(text string) []byte {
+			n++
+			return marshal(streamToken{Index: n, Token: NewToken(text)})
+		}, func() [][]byte {
+			empty := ""
+			last := streamToken{Index: n + 1, Token: genToken{ID: 2, Text: "</s>", Special: true}, GeneratedText: &empty}
+			if p.details {
+				last.Details = &streamDetails{FinishReason: "length", GeneratedTokens: n + 1, InputLength: p.inTokens, Seed: p.seed}
+			}
+			return [][]byte{marshal(last)}
+		})
+		return
+	}
 	sw := c.startSSE(c.tgiStreamHeaders(p.inputs))
 	sw.run(p.events())
 }
@@ -301,12 +318,23 @@ func (c *call) completions() {
 	u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	base := textCompletion{Object: "text_completion", ID: c.completionID("cmpl-"), Created: c.s.opts.Created,
 		Model: model, SystemFingerprint: c.fingerprint()}
+	stream := gjson.GetBytes(c.body, "stream").Bool()
+	if c.fault == FaultHuge && stream {
+		fin := base
+		fin.Choices = []completionChoice{{Index: 0, FinishReason: strPtr("length")}}
+		c.hugeStream(c.tgiStreamHeaders(strings.Join(prompts, "")), func(text string) []byte {
+			ev := base
+			ev.Choices = []completionChoice{{Index: 0, Text: text}}
+			return marshal(ev)
+		}, func() [][]byte { return [][]byte{marshal(fin), []byte(Done)} })
+		return
+	}
 	if c.fault == FaultHuge {
 		c.hugeJSON(`{"object":"text_completion","id":"","created":`+strconv.FormatInt(c.s.opts.Created, 10)+
 			`,"model":`+string(marshal(model))+`,"choices":[{"index":0,"text":"`, `","logprobs":null,"finish_reason":"stop"}]}`)
 		return
 	}
-	if !gjson.GetBytes(c.body, "stream").Bool() {
+	if !stream {
 		if c.fault == FaultStreamError {
 			writeRaw(c.w, http.StatusFailedDependency, "application/json", BodyGenerationErr)
 			return
