@@ -307,10 +307,15 @@ func (c *call) chatEvents(p chatPlan) [][]byte {
 				Index: &zero, ID: p.tool.ID, Type: "function", Function: toolFunction{Name: p.tool.Function.Name},
 			}}}, nil))
 		}
-		for _, piece := range p.toolPieces {
+		for i, piece := range p.toolPieces {
 			tc := toolCall{Index: &zero, Function: toolFunction{Arguments: piece}}
 			if tgi {
-				tc.ID, tc.Type, tc.Function.Name = p.tool.ID, "function", p.tool.Function.Name
+				// TGI repeats id and type in every delta, the name only in
+				// the first (test_flash_llama_grammar_tools_choice_stream).
+				tc.ID, tc.Type = p.tool.ID, "function"
+				if i == 0 {
+					tc.Function.Name = p.tool.Function.Name
+				}
 			}
 			events = append(events, chunk(chunkDelta{Role: role(), ToolCalls: []toolCall{tc}}, nil))
 		}
