@@ -166,6 +166,11 @@ func TestVideos(t *testing.T) {
 		body := readBody(t, resp)
 		assert.Equal(t, sprintf(job, idOf("", "sora-2\x00p\x00\x00"), "sora-2", "720x1280", "4", "p"), string(body))
 	})
+	t.Run("json_forced_for_t2v_model", func(t *testing.T) {
+		resp := send(t, url, spec{path: "/v1/videos", body: `{"prompt":"p","model":"Wan-AI/Wan2.1-T2V-14B"}`, header: map[string]string{"X-Hfsim-Video": "json"}})
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+		assert.Equal(t, "video", gjson.GetBytes(readBody(t, resp), "object").String())
+	})
 	t.Run("multipart_with_reference", func(t *testing.T) {
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)

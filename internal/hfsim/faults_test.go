@@ -388,3 +388,22 @@ func TestFaultHugeStreams(t *testing.T) {
 		})
 	}
 }
+
+func TestBadTestHeaders(t *testing.T) {
+	_, url := startServer(t, Options{})
+	for _, tc := range []struct{ header, value, want string }{
+		{"X-Hfsim-Delay", "5", `{"error":"hfsim: bad X-Hfsim-Delay \"5\": want a Go duration such as 50ms"}`},
+		{"X-Hfsim-First-Byte-Delay", "-1s", `{"error":"hfsim: bad X-Hfsim-First-Byte-Delay \"-1s\": want a Go duration such as 2s"}`},
+		{"X-Hfsim-Size", "0", `{"error":"hfsim: bad X-Hfsim-Size \"0\": want a positive byte count"}`},
+		{"X-Hfsim-Dim", "x", `{"error":"hfsim: bad X-Hfsim-Dim \"x\": want a positive dimension"}`},
+		{"X-Hfsim-Style", "sse", `{"error":"hfsim: bad X-Hfsim-Style \"sse\": want tgi or openai"}`},
+		{"X-Hfsim-Shape", "5d", `{"error":"hfsim: bad X-Hfsim-Shape \"5d\": want pooled, token, 1d, 2d, 3d or 4d"}`},
+		{"X-Hfsim-Video", "gif", `{"error":"hfsim: bad X-Hfsim-Video \"gif\": want mp4 or json"}`},
+	} {
+		t.Run(tc.header, func(t *testing.T) {
+			resp := send(t, url, spec{path: "/v1/chat/completions", body: chatBody(testModel, "x", ""), header: map[string]string{tc.header: tc.value}})
+			assert.Equal(t, 400, resp.StatusCode)
+			assert.Equal(t, tc.want, string(readBody(t, resp)))
+		})
+	}
+}

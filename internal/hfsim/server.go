@@ -238,7 +238,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusRequestEntityTooLarge, "Payload Too Large")
 		return
 	}
-	if !c.authorized() {
+	if !c.authorized() || !c.checkTestHeaders() {
 		return
 	}
 	if c.fault != "" && c.applyFault() {

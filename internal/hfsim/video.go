@@ -90,7 +90,7 @@ const (
 // video serves POST /v1/videos with a JSON or multipart body. The answer is
 // the queued job (JSON) unless X-Hfsim-Video: mp4, Accept: video/mp4, or a
 // text-to-video model id ("T2V", "text-to-video") asks for raw bytes, as
-// HF's text-to-video task returns.
+// HF's text-to-video task returns; X-Hfsim-Video: json forces the job.
 func (c *call) video() {
 	fields := map[string]string{}
 	var fileSums []string
@@ -149,7 +149,13 @@ func orDefault(v, d string) string {
 }
 
 func (c *call) wantsBinaryVideo(model string) bool {
-	if strings.EqualFold(c.r.Header.Get(headerVideo), "mp4") || strings.Contains(c.r.Header.Get("Accept"), "video/mp4") {
+	switch strings.ToLower(c.r.Header.Get(headerVideo)) {
+	case "mp4":
+		return true
+	case "json":
+		return false
+	}
+	if strings.Contains(c.r.Header.Get("Accept"), "video/mp4") {
 		return true
 	}
 	m := strings.ToLower(model)
