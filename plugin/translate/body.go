@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"strings"
@@ -43,19 +44,35 @@ func CheckBodySize(cfg *schema.Config, n int64) error {
 // then pass one "model" check and get another model upstream). After it
 // succeeds, gjson reads and sjson edits of the body are safe.
 func ParseObject(body []byte) error {
+	_, err := scanObject(body, nil, nil)
+	return err
+}
+
+// scanObject is ParseObject that also captures, in the same single pass
+// over the top level, the values of the keys asked for: out[i] is the value
+// of keys[i] (zero Result when absent). It returns the number of top-level
+// keys. One pass instead of a gjson.Get per key matters for large bodies.
+func scanObject(body []byte, keys []string, out []gjson.Result) (int, error) {
 	if !gjson.ValidBytes(body) {
-		return Errorf(http.StatusBadRequest, msgBadJSON)
+		return 0, Errorf(http.StatusBadRequest, msgBadJSON)
 	}
 	root := gjson.Parse(bstr(body))
 	if !root.IsObject() {
-		return Errorf(http.StatusBadRequest, msgBadJSON)
+		return 0, Errorf(http.StatusBadRequest, msgBadJSON)
 	}
 	var small [24]string
 	seen := small[:0]
 	var many map[string]struct{}
 	var dup string
-	root.ForEach(func(key, _ gjson.Result) bool {
+	n := 0
+	root.ForEach(func(key, value gjson.Result) bool {
 		k := key.Str
+		n++
+		for i, want := range keys {
+			if k == want {
+				out[i] = value
+			}
+		}
 		if many == nil && len(seen) < cap(small) {
 			for _, s := range seen {
 				if s == k {
@@ -80,9 +97,42 @@ func ParseObject(body []byte) error {
 		return true
 	})
 	if dup != "" {
-		return Errorf(http.StatusBadRequest, "the request body has the key %s more than once", quoteForMessage(dup))
+		return 0, Errorf(http.StatusBadRequest, "the request body has the key %s more than once", quoteForMessage(dup))
 	}
-	return nil
+	return n, nil
+}
+
+// appendFields adds "key": raw pairs at the end of a JSON object in one
+// copy (sjson would copy the body once per field). fields alternates keys
+// and raw JSON values; keys must be plain (no escaping needed) and absent
+// from the object. n is the object's number of keys.
+func appendFields(body []byte, n int, fields []string) []byte {
+	if len(fields) == 0 {
+		return body
+	}
+	end := len(body) - 1
+	for end >= 0 && body[end] != '}' {
+		end--
+	}
+	size := len(body) + 8
+	for _, f := range fields {
+		size += len(f) + 3
+	}
+	out := make([]byte, 0, size)
+	// Keep the client's bytes up to the last value, then the new fields.
+	head := bytes.TrimRight(body[:end], " \t\r\n")
+	out = append(out, head...)
+	for i := 0; i+1 < len(fields); i += 2 {
+		if n > 0 || i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, '"')
+		out = append(out, fields[i]...)
+		out = append(out, '"', ':')
+		out = append(out, fields[i+1]...)
+	}
+	out = append(out, body[len(head):]...)
+	return out
 }
 
 // bstr views a body as a string without copying, for gjson. The body is

@@ -25,7 +25,12 @@ const maxModelIDLen = 256
 // validated Hugging Face id (ValidateModelID). body must be a JSON object
 // already checked by ParseObject.
 func ResolveModel(cfg *schema.Config, body []byte) (string, error) {
-	name, err := modelCandidate(cfg, body)
+	return resolveModelValue(cfg, gjson.GetBytes(body, "model"))
+}
+
+// resolveModelValue is ResolveModel for a "model" value already read.
+func resolveModelValue(cfg *schema.Config, m gjson.Result) (string, error) {
+	name, err := modelFrom(cfg, m)
 	if err != nil {
 		return "", err
 	}
@@ -40,7 +45,11 @@ func ResolveModel(cfg *schema.Config, body []byte) (string, error) {
 
 // modelCandidate is the model before validation; "" when there is none.
 func modelCandidate(cfg *schema.Config, body []byte) (string, error) {
-	m := gjson.GetBytes(body, "model")
+	return modelFrom(cfg, gjson.GetBytes(body, "model"))
+}
+
+// modelFrom picks config name or the body's model value (not validated).
+func modelFrom(cfg *schema.Config, m gjson.Result) (string, error) {
 	var fromBody string
 	switch m.Type {
 	case gjson.Null: // absent or null: no model asked for

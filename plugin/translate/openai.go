@@ -21,6 +21,23 @@ type openAIBody struct {
 	changed bool
 }
 
+// openAIKeys are the top-level fields of an OpenAI body the plugin reads,
+// captured in one pass by scanObject; the constants index them.
+var openAIKeys = []string{"model", "messages", "prompt", "stream", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k"}
+
+const (
+	kModel = iota
+	kMessages
+	kPrompt
+	kStream
+	kMaxTokens
+	kMaxCompletionTokens
+	kTemperature
+	kTopP
+	kTopK
+	nOpenAIKeys
+)
+
 // parseOpenAI validates an OpenAI chat (route RouteChat) or completions
 // (RouteCompletions) body in Kong's order — size, JSON, prompts, model,
 // format, streaming — and returns it with the model set, model.options
@@ -29,16 +46,17 @@ func parseOpenAI(cfg *schema.Config, in *ClientRequest, route string) (*openAIBo
 	if err := CheckBodySize(cfg, int64(len(in.Body))); err != nil {
 		return nil, err
 	}
-	if err := ParseObject(in.Body); err != nil {
+	var f [nOpenAIKeys]gjson.Result
+	n, err := scanObject(in.Body, openAIKeys, f[:])
+	if err != nil {
 		return nil, err
 	}
-	body := in.Body
-	hasMessages := nonEmptyArray(gjson.GetBytes(body, "messages"))
-	hasPrompt := validPrompt(gjson.GetBytes(body, "prompt"))
+	hasMessages := nonEmptyArray(f[kMessages])
+	hasPrompt := validPrompt(f[kPrompt])
 	if !hasMessages && !hasPrompt {
 		return nil, Errorf(http.StatusBadRequest, msgNoPrompts)
 	}
-	model, err := ResolveModel(cfg, body)
+	model, err := resolveModelValue(cfg, f[kModel])
 	if err != nil {
 		return nil, err
 	}
@@ -50,36 +68,63 @@ func parseOpenAI(cfg *schema.Config, in *ClientRequest, route string) (*openAIBo
 	case route == RouteCompletions && !hasPrompt:
 		return nil, Errorf(http.StatusBadRequest, msgChatOnComplete)
 	}
-	stream, err := StreamRequested(cfg, hasTrue(body, "stream"))
+	stream, err := StreamRequested(cfg, f[kStream].Type == gjson.True)
 	if err != nil {
 		return nil, err
 	}
-	out := &openAIBody{body: body, model: model, stream: stream}
-	if err := out.edit(cfg); err != nil {
+	out := &openAIBody{body: in.Body, model: model, stream: stream}
+	if err := out.edit(cfg, n, &f); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// edit applies the body changes: model, options, stream.
-func (b *openAIBody) edit(cfg *schema.Config) error {
-	body, changed, err := setString(b.body, "model", b.model)
-	if err != nil {
-		return err
-	}
-	body, filled, err := FillOptions(cfg, body, OpenAIOptions)
-	if err != nil {
-		return err
-	}
-	changed = changed || filled
-	if b.stream && !hasTrue(body, "stream") {
-		body, err = setRaw(body, "stream", "true")
-		if err != nil {
-			return err
+// edit applies the body changes — model, options, stream — appending new
+// fields in one copy and replacing present ones (a different model, a null
+// option, "stream": false) in place.
+func (b *openAIBody) edit(cfg *schema.Config, n int, f *[nOpenAIKeys]gjson.Result) error {
+	var appends [12]string
+	add := appends[:0]
+	var replace []string
+	set := func(key string, cur gjson.Result, raw string) {
+		switch {
+		case !cur.Exists():
+			add = append(add, key, raw)
+		default:
+			replace = append(replace, key, raw)
 		}
-		changed = true
 	}
-	b.body, b.changed = body, b.changed || changed
+	if f[kModel].Type != gjson.String || f[kModel].Str != b.model {
+		set("model", f[kModel], string(gjson.AppendJSONString(nil, b.model)))
+	}
+	o := cfg.Model.Options
+	unset := func(r gjson.Result) bool { return !r.Exists() || r.Type == gjson.Null }
+	if raw := intRaw(o.MaxTokens); raw != "" && unset(f[kMaxTokens]) && unset(f[kMaxCompletionTokens]) {
+		set("max_tokens", f[kMaxTokens], raw)
+	}
+	if raw := floatRaw(o.Temperature); raw != "" && unset(f[kTemperature]) {
+		set("temperature", f[kTemperature], raw)
+	}
+	if raw := floatRaw(o.TopP); raw != "" && unset(f[kTopP]) {
+		set("top_p", f[kTopP], raw)
+	}
+	if raw := intRaw(o.TopK); raw != "" && unset(f[kTopK]) {
+		set("top_k", f[kTopK], raw)
+	}
+	if b.stream && f[kStream].Type != gjson.True {
+		set("stream", f[kStream], "true")
+	}
+	if len(add) == 0 && len(replace) == 0 {
+		return nil
+	}
+	body := b.body
+	for i := 0; i+1 < len(replace); i += 2 {
+		var err error
+		if body, err = sjson.SetRawBytes(body, replace[i], []byte(replace[i+1])); err != nil {
+			return editError(err)
+		}
+	}
+	b.body, b.changed = appendFields(body, n, add), true
 	return nil
 }
 
@@ -169,34 +214,70 @@ func openAIResponse(st *State, in *UpstreamResponse, object string) (*ClientResp
 	if body[0] != '{' {
 		return nil, badGateway("the upstream answered %d with JSON that is not an object; expected an OpenAI %s", in.Status, object)
 	}
-	if e := gjson.GetBytes(body, "error"); e.Exists() && e.Type != gjson.Null {
+	var f [4]gjson.Result // one pass over the top level
+	topValues(body, responseKeys, f[:])
+	errField, choices, upstreamModel, usage := f[0], f[1], f[2], f[3]
+	if errField.Exists() && errField.Type != gjson.Null {
 		msg := UpstreamError(in.Status, body).Message
 		return nil, badGateway("the upstream answered %d with an error: %s", in.Status, msg)
 	}
-	if !gjson.GetBytes(body, "choices").IsArray() {
+	if !choices.IsArray() {
 		return nil, badGateway("the upstream answered %d without \"choices\"; expected an OpenAI %s", in.Status, object)
 	}
 	out := &ClientResponse{Status: in.Status}
-	upstreamModel := gjson.GetBytes(body, "model")
 	out.Usage.ResponseModel = upstreamModel.String()
-	if u, ok := UsageFromOpenAI(body); ok {
+	if u, ok := usageFrom(usage); ok {
 		out.Usage.PromptTokens, out.Usage.CompletionTokens, out.Usage.TotalTokens = u.PromptTokens, u.CompletionTokens, u.TotalTokens
 	} else {
-		text := gjson.GetBytes(body, "choices.0.message.content").String()
+		text := choices.Get("0.message.content").String()
 		if object == objectTextCompletion {
-			text = gjson.GetBytes(body, "choices.0.text").String()
+			text = choices.Get("0.text").String()
 		}
 		model := out.Usage.ResponseModel
 		out.Usage = estimatedUsage(st, text)
 		out.Usage.ResponseModel = model
 	}
 	if st.Model != "" && (upstreamModel.Type != gjson.String || upstreamModel.Str != st.Model) {
-		edited, _, err := setString(in.Body, "model", st.Model)
+		edited, err := replaceValue(body, upstreamModel, string(gjson.AppendJSONString(nil, st.Model)))
 		if err != nil {
 			return nil, err
 		}
 		out.Body = edited
 		out.Headers = jsonHeaders(nil)
+	}
+	return out, nil
+}
+
+// responseKeys are the top-level fields of an OpenAI response read by
+// openAIResponse, in the order of its f array.
+var responseKeys = []string{"error", "choices", "model", "usage"}
+
+// topValues captures the values of some top-level keys of a valid JSON
+// object in one pass (the first occurrence of each).
+func topValues(body []byte, keys []string, out []gjson.Result) {
+	gjson.Parse(bstr(body)).ForEach(func(key, value gjson.Result) bool {
+		for i, want := range keys {
+			if key.Str == want && !out[i].Exists() {
+				out[i] = value
+			}
+		}
+		return true
+	})
+}
+
+// replaceValue sets the top-level "model" of a response (body must be the
+// trimmed bytes cur was read from): in place of the value found (one copy,
+// the rest of the body byte for byte), or with sjson when it has none.
+func replaceValue(body []byte, cur gjson.Result, raw string) ([]byte, error) {
+	if cur.Exists() && cur.Index > 0 && cur.Index+len(cur.Raw) <= len(body) && string(body[cur.Index:cur.Index+len(cur.Raw)]) == cur.Raw {
+		out := make([]byte, 0, len(body)-len(cur.Raw)+len(raw))
+		out = append(out, body[:cur.Index]...)
+		out = append(out, raw...)
+		return append(out, body[cur.Index+len(cur.Raw):]...), nil
+	}
+	out, err := sjson.SetRawBytes(body, "model", []byte(raw))
+	if err != nil {
+		return nil, editError(err)
 	}
 	return out, nil
 }

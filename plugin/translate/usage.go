@@ -10,7 +10,11 @@ import (
 // UsageFromOpenAI reads an OpenAI "usage" object (chat, completions). ok is
 // false when the body has none.
 func UsageFromOpenAI(body []byte) (Usage, bool) {
-	u := gjson.GetBytes(body, "usage")
+	return usageFrom(gjson.GetBytes(body, "usage"))
+}
+
+// usageFrom reads a "usage" value already found.
+func usageFrom(u gjson.Result) (Usage, bool) {
 	if !u.IsObject() {
 		return Usage{}, false
 	}
