@@ -558,3 +558,44 @@ func (e *Error) HTTPStatus() int {
 	}
 	return 400
 }
+
+// FieldErrorList lists every error as "path: message", sorted: field
+// errors under their dotted path ("config.model.provider: required field
+// missing"), entity-check errors under the record they belong to
+// ("config: all or none of these fields must be set: ...") or "@entity"
+// for the schema's own checks.
+func (e *Error) FieldErrorList() []string {
+	if e == nil || e.tree == nil {
+		return nil
+	}
+	var out []string
+	var walk func(prefix string, t *errTable)
+	var walkValue func(path string, v any)
+	walk = func(prefix string, t *errTable) {
+		for _, msg := range t.entity {
+			p := strings.TrimSuffix(prefix, ".")
+			if p == "" {
+				p = "@entity"
+			}
+			out = append(out, p+": "+msg)
+		}
+		for k, v := range t.fields {
+			walkValue(prefix+k, v)
+		}
+	}
+	walkValue = func(path string, v any) {
+		switch x := v.(type) {
+		case string:
+			out = append(out, path+": "+x)
+		case *errTable:
+			walk(path+".", x)
+		case errList:
+			for i, el := range x {
+				walkValue(path+"."+strconv.Itoa(i), el)
+			}
+		}
+	}
+	walk("", e.tree)
+	sort.Strings(out)
+	return out
+}
