@@ -255,10 +255,22 @@ func (s *vecScan) inputs(depth int) error {
 	}
 }
 
-// number scans one JSON number and returns its literal and, when needValue
-// is set or the literal could be out of range, its value. Values must fit a
+// valueKind says what number must compute besides the literal.
+type valueKind uint8
+
+const (
+	// valueNone: only the literal (float output copies it).
+	valueNone valueKind = iota
+	// valueFloat32: float32(the float64 value), for base64 output.
+	valueFloat32
+	// valueFloat64: the float64 value, for pooling sums.
+	valueFloat64
+)
+
+// number scans one JSON number and returns its literal and, unless need is
+// valueNone and the literal is surely in range, its value. Values must fit a
 // float32, since that is what embeddings are and what base64 output carries.
-func (s *vecScan) number(needValue bool) ([]byte, float64, error) {
+func (s *vecScan) number(need valueKind) ([]byte, float64, error) {
 	s.ws()
 	start := s.pos
 	src := s.src
@@ -315,8 +327,17 @@ func (s *vecScan) number(needValue bool) ([]byte, float64, error) {
 	// A literal without exponent and with at most 38 integer digits (sign
 	// included) is below float32's 3.4e38: the float output copies such
 	// literals without parsing them, which is most of its speed.
-	if !needValue && !hasExp && intDigits <= 38 {
+	switch {
+	case need == valueNone && !hasExp && intDigits <= 38:
 		return lit, 0, nil
+	case need == valueFloat32:
+		if f, ok := fastFloat32(lit); ok {
+			return lit, float64(f), nil
+		}
+	default:
+		if v, ok := fastFloat(lit); ok {
+			return lit, v, nil
+		}
 	}
 	// The grammar is JSON's, checked above, so ParseFloat cannot meet a
 	// syntax it accepts and JSON does not (hex, "inf", underscores).
@@ -328,6 +349,136 @@ func (s *vecScan) number(needValue bool) ([]byte, float64, error) {
 		return nil, 0, s.fail("number %s is out of float32 range", lit)
 	}
 	return lit, v, nil
+}
+
+// decimal is a JSON number literal as mantissa × 10^exp10: the parts the
+// fast paths below need, read in one scan of the literal.
+type decimal struct {
+	mant   uint64
+	exp10  int
+	digits int // significant digits in mant
+	neg    bool
+}
+
+// parseDecimal reads a literal already checked by number. ok is false when
+// it has more than 19 significant digits (mant would overflow) or an
+// exponent beyond ±100 (far outside every fast path).
+func parseDecimal(lit []byte) (decimal, bool) {
+	var d decimal
+	i := 0
+	if lit[0] == '-' {
+		d.neg, i = true, 1
+	}
+	fraction := false
+	for ; i < len(lit); i++ {
+		c := lit[i]
+		switch {
+		case c >= '0' && c <= '9':
+			// Leading zeros are not significant digits.
+			if d.mant != 0 || c != '0' {
+				if d.digits++; d.digits > 19 {
+					return d, false
+				}
+				d.mant = d.mant*10 + uint64(c-'0')
+			}
+			if fraction {
+				d.exp10--
+			}
+		case c == '.':
+			fraction = true
+		default: // 'e' or 'E'
+			e, err := strconv.Atoi(string(lit[i+1:]))
+			if err != nil || e > 100 || e < -100 {
+				return d, false
+			}
+			d.exp10 += e
+			i = len(lit)
+		}
+	}
+	return d, true
+}
+
+// exactPow10 are the powers of ten a float64 holds exactly.
+var exactPow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// scaled is float64(mant) × 10^exp10 in one operation; exp10 within ±22.
+func (d decimal) scaled() float64 {
+	v := float64(d.mant)
+	if d.exp10 < 0 {
+		return v / exactPow10[-d.exp10]
+	}
+	return v * exactPow10[d.exp10]
+}
+
+// fastFloat converts a literal exactly when it can: at most 15 significant
+// digits (the mantissa is exact in a float64) and a decimal exponent within
+// ±22 (so is the power of ten), so that one correctly rounded multiplication
+// or division gives the correctly rounded result (Clinger's fast path). TEI
+// prints float32 values with 9 digits at most, so its answers never need
+// ParseFloat's slower general algorithm. ok is false for everything else.
+func fastFloat(lit []byte) (float64, bool) {
+	d, ok := parseDecimal(lit)
+	if !ok {
+		return 0, false
+	}
+	return d.fast()
+}
+
+func (d decimal) fast() (float64, bool) {
+	var v float64
+	switch {
+	case d.mant == 0:
+	case d.digits > 15 || d.exp10 < -22 || d.exp10 > 22:
+		return 0, false
+	default:
+		v = d.scaled()
+	}
+	if d.neg {
+		v = -v
+	}
+	return v, true
+}
+
+// fastFloat32 returns float32(v) for the float64 v nearest the literal,
+// without computing v exactly, when that is safe. Python prints a float32
+// embedding widened to float64, so hf-inference answers carry 16-17 digit
+// literals that fastFloat leaves to ParseFloat; base64 output only needs
+// their float32. Up to 19 digits the mantissa is an exact uint64, and
+// float64(mantissa) scaled by an exact power of ten is within 1 ulp of v.
+// Rounding that to float32 gives float32(v) unless v is that close to a
+// float32 rounding midpoint (or to the overflow threshold): then ok is false
+// and the caller takes the exact path. A widened float32 is never near a
+// midpoint, so for those the fast path always holds.
+func fastFloat32(lit []byte) (float32, bool) {
+	d, ok := parseDecimal(lit)
+	if !ok {
+		return 0, false
+	}
+	if v, ok := d.fast(); ok {
+		return float32(v), true
+	}
+	if d.mant == 0 || d.exp10 < -22 || d.exp10 > 22 {
+		return 0, false
+	}
+	v := d.scaled()
+	f := float32(v)
+	if f == 0 || f >= math.MaxFloat32 {
+		return 0, false
+	}
+	// The midpoints between f and its float32 neighbours are exact in a
+	// float64. v is within 1 ulp (float64) of the true value, so keeping 4
+	// ulps away from both midpoints leaves no doubt about the rounding.
+	lo := (float64(f) + float64(math.Nextafter32(f, 0))) / 2
+	hi := (float64(f) + float64(math.Nextafter32(f, math.MaxFloat32))) / 2
+	ulp := math.Nextafter(v, math.Inf(1)) - v
+	if v-lo <= 4*ulp || hi-v <= 4*ulp {
+		return 0, false
+	}
+	if d.neg {
+		f = -f
+	}
+	return f, true
 }
 
 // openEntry starts the next embedding object in the output.
@@ -380,7 +531,11 @@ func (s *vecScan) vector() error {
 	}
 	n := 0
 	for {
-		lit, v, err := s.number(b64)
+		need := valueNone
+		if b64 {
+			need = valueFloat32
+		}
+		lit, v, err := s.number(need)
 		if err != nil {
 			return err
 		}
@@ -463,7 +618,7 @@ func (s *vecScan) token(first bool) error {
 	known := s.dims > 0
 	k := 0
 	for {
-		_, v, err := s.number(true)
+		_, v, err := s.number(valueFloat64)
 		if err != nil {
 			return err
 		}

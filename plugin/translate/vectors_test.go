@@ -25,10 +25,7 @@ func refVectors(src []byte, opt vectorOptions) ([][]float32, int, error) {
 	if err := dec.Decode(&doc); err != nil {
 		return nil, 0, err
 	}
-	if dec.More() {
-		return nil, 0, errors.New("trailing data")
-	}
-	if _, err := dec.Token(); err == nil {
+	if len(bytes.Trim(src[dec.InputOffset():], " \t\n\r")) > 0 {
 		return nil, 0, errors.New("trailing data")
 	}
 	depth := 0
@@ -357,5 +354,81 @@ func FuzzVectorScan(f *testing.F) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("vectors differ\n got %v\nwant %v\ninput %q", got, want, src)
 		}
+	})
+}
+
+// checkFastFloat compares fastFloat and fastFloat32 with ParseFloat on one
+// literal that has JSON number syntax, bit for bit.
+func checkFastFloat(t *testing.T, lit string) {
+	t.Helper()
+	want, err := strconv.ParseFloat(lit, 64)
+	if got, ok := fastFloat([]byte(lit)); ok {
+		if err != nil || math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("fastFloat(%q) = %v, ParseFloat = %v (%v)", lit, got, want, err)
+		}
+	}
+	if got, ok := fastFloat32([]byte(lit)); ok {
+		if err != nil || math.Float32bits(got) != math.Float32bits(float32(want)) {
+			t.Fatalf("fastFloat32(%q) = %v, float32(ParseFloat) = %v (%v)", lit, got, float32(want), err)
+		}
+	}
+}
+
+// TestFastFloat32Coverage checks that the fast path does hold for the
+// literals it exists for, so that it is not silently always falling back.
+func TestFastFloat32Coverage(t *testing.T) {
+	x, hits, n := uint32(7), 0, 0
+	for i := 0; i < 10000; i++ {
+		x = x*1664525 + 1013904223
+		v := float32(int32(x>>8)-1<<23) / (1 << 23) * 0.1
+		if v == 0 {
+			continue
+		}
+		n++
+		if _, ok := fastFloat32(strconv.AppendFloat(nil, float64(v), 'g', -1, 64)); ok {
+			hits++
+		}
+	}
+	require.Greater(t, hits, n*99/100, "fast path taken %d times of %d", hits, n)
+}
+
+func TestFastFloatExact(t *testing.T) {
+	for _, lit := range []string{"0", "-0", "0.0", "1", "-1", "0.1", "123456789012345", "1234567890123456",
+		"0.012345679", "-3.4028235e+38", "1e22", "1e23", "1e-22", "1e-23", "9.99999999999999e22", "0.000000000000000000001",
+		"0e999", "100", "1.5E-7", "12.5e+3"} {
+		checkFastFloat(t, lit)
+	}
+	// Float32 values printed the way TEI (shortest float32) and Python
+	// (shortest float64 of the widened value) print them.
+	x := uint32(1)
+	for i := 0; i < 200000; i++ {
+		x = x*1664525 + 1013904223
+		v := math.Float32frombits(x)
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			continue
+		}
+		checkFastFloat(t, strconv.FormatFloat(float64(v), 'g', -1, 32))
+		checkFastFloat(t, strconv.FormatFloat(float64(v), 'g', -1, 64))
+		checkFastFloat(t, strconv.FormatFloat(float64(v)*1e-3, 'f', -1, 64))
+		checkFastFloat(t, strconv.FormatFloat(float64(v), 'e', 18, 64))
+		// Midpoints between float32 neighbours, the fast path's hard case.
+		mid := (float64(v) + float64(math.Nextafter32(v, float32(math.Inf(1))))) / 2
+		checkFastFloat(t, strconv.FormatFloat(mid, 'g', -1, 64))
+		checkFastFloat(t, strconv.FormatFloat(mid, 'g', 17, 64))
+		checkFastFloat(t, strconv.FormatFloat(mid, 'g', 19, 64))
+	}
+}
+
+func FuzzFastFloat(f *testing.F) {
+	for _, s := range []string{"0.1", "-1e22", "123456789012345e-22", "1.0", "0.000001"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, lit string) {
+		s := vecScan{src: []byte(lit)}
+		got, _, err := s.number(valueNone)
+		if err != nil || s.pos != len(lit) || len(got) == 0 {
+			return // not a JSON number: fastFloat is never called on it
+		}
+		checkFastFloat(t, string(got))
 	})
 }
