@@ -45,13 +45,20 @@ import (
 //	               kong.response.set_header X-Kong-LLM-Model on an unchanged 2xx body (model_name_header)
 //	               nothing                 unchanged body, no header to add
 //
-// So an OpenAI chat request, model.name configured, no client credential:
+// Per request type (model.name configured, auth header, no client
+// credential to clear; handlers_test.go asserts each row):
 //
-//	                                      access   response   total
-//	body already names the model             7        4         11
-//	model / options filled in (usual)        8        4         12
-//	streamed (stream: true)                  9        -          9   (+1 set_raw_body if the body changes)
-//	rejected (bad JSON, other model, ...)    4        -          4
+//	                                          access   response   total
+//	chat, body already names the model           7        4         11
+//	chat, model / options filled in (usual)      8        4         12
+//	chat or completions streamed                 9        -          9   (+1 set_raw_body if the body changes)
+//	completions on the router (translated)       8        4         12
+//	native /generate (mode carried)              8        4         12
+//	native /generate_stream                      9        -          9
+//	preserve (always unbuffered)                 9        -          9
+//	rejected (bad JSON, other model, ...)        4        -          4
+//	body over max_request_body_size (spooled)    2        -          2
+//	misconfigured instance                       1        -          1
 //
 // (response: 4 = state get, status, body, and either set_header or exit.)
 // logging.log_statistics adds the state in access (one call) and, for

@@ -258,3 +258,66 @@ func TestHandlersRecoverPanics(t *testing.T) {
 		})
 	}
 }
+
+// The call budget of the other request types (see the table in handlers.go).
+func TestAccessCallBudgetPerRoute(t *testing.T) {
+	base := `"response_streaming":"allow","model_name_header":true,
+		"auth":{"header_name":"Authorization","header_value":"Bearer hf_secret"},
+		"logging":{"log_statistics":false,"log_payloads":false}`
+	tests := []struct {
+		name, config, path, body string
+		want                     []string
+	}{
+		{
+			name:   "completions on the router: translated body, state implied",
+			config: `{"route_type":"llm/v1/completions",` + base + `,"model":{"provider":"huggingface","name":"` + chatModel + `"}}`,
+			path:   "/completions", body: `{"prompt":"hi"}`,
+			want: calls(readCalls, targetCalls, []string{"kong.service.request.set_raw_body"}),
+		},
+		{
+			name:   "native /generate: the mode travels in the state",
+			config: `{"route_type":"llm/v1/chat","llm_format":"huggingface",` + base + `,"model":{"provider":"huggingface","name":"` + chatModel + `","options":{"upstream_url":"http://tgi:8080"}}}`,
+			path:   "/native/generate", body: `{"inputs":"hi"}`,
+			want: calls(readCalls, targetCalls, []string{"kong.ctx.shared.set"}),
+		},
+		{
+			name:   "native /generate_stream: unbuffered",
+			config: `{"route_type":"llm/v1/chat","llm_format":"huggingface",` + base + `,"model":{"provider":"huggingface","name":"` + chatModel + `","options":{"upstream_url":"http://tgi:8080"}}}`,
+			path:   "/native/generate_stream", body: `{"inputs":"hi"}`,
+			want: calls(readCalls, targetCalls, []string{"kong.nginx.set_ctx", "kong.response.set_header"}),
+		},
+		{
+			name:   "preserve: always unbuffered",
+			config: `{"route_type":"preserve",` + base + `,"model":{"provider":"huggingface","name":"` + chatModel + `"}}`,
+			path:   "/v1/chat/completions", body: `{"messages":[]}`,
+			want: calls(readCalls, targetCalls, []string{"kong.nginx.set_ctx", "kong.response.set_header"}),
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			i := instance(t, tc.config)
+			f := &fakeKong{body: []byte(tc.body), pathQuery: tc.path}
+			f.run(t, i.Access)
+			require.Nil(t, f.exit, "%v", f.exit)
+			assert.Equal(t, tc.want, f.calls)
+		})
+	}
+}
+
+func TestResponseTokenHeadersReadOnlyWhenAsked(t *testing.T) {
+	cfg := `{"route_type":"llm/v1/completions","response_streaming":"allow","model_name_header":false,
+		"model":{"provider":"huggingface","name":"` + chatModel + `"},"logging":{"log_statistics":true,"log_payloads":false}}`
+	i := instance(t, cfg)
+	a := &fakeKong{body: []byte(`{"prompt":"one two three"}`), pathQuery: "/completions"}
+	a.run(t, i.Access)
+	require.Contains(t, a.shared, stateKey, "statistics on: the state (with its start time) travels")
+
+	r := &fakeKong{shared: a.shared, status: 200, upstreamBd: []byte(`[{"generated_text":"four five"}]`),
+		respHdrs: map[string][]string{"x-prompt-tokens": {"3"}, "x-generated-tokens": {"2"}}}
+	r.run(t, i.Response)
+	assert.Equal(t, []string{"kong.ctx.shared.get", "kong.service.response.get_status", "kong.response.get_headers", "kong.service.response.get_raw_body", "kong.response.exit"}, r.calls)
+	require.NotNil(t, r.exit)
+	assert.JSONEq(t, `{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}`, gjson.GetBytes(r.exit.Body, "usage").Raw)
+	assert.Equal(t, "text_completion", gjson.GetBytes(r.exit.Body, "object").String())
+	assert.NotContains(t, r.exit.Headers.AsMap(), modelHeader, "model_name_header is off")
+}
