@@ -23,7 +23,7 @@ type Header struct {
 // request separately.
 func HeaderFromHTTP(h http.Header) *Header {
 	out := &Header{}
-	for _, name := range sortedHeaderNames(h) {
+	for _, name := range SortedNames(h) {
 		for _, v := range h[name] {
 			out.Fields = append(out.Fields, Field{Name: name, Value: v})
 		}
@@ -31,7 +31,8 @@ func HeaderFromHTTP(h http.Header) *Header {
 	return out
 }
 
-func sortedHeaderNames(h http.Header) []string {
+// SortedNames returns h's names in order.
+func SortedNames(h http.Header) []string {
 	names := make([]string, 0, len(h))
 	for k := range h {
 		names = append(names, k)

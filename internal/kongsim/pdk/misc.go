@@ -18,6 +18,9 @@ import (
 // kong.client.*, kong.ctx.shared.*, kong.ip.*, kong.log.*, kong.nginx.*,
 // kong.node.*, kong.router.*.
 
+// IsTrusted is kong.ip.is_trusted over trusted_ips.
+func (d *Dispatcher) IsTrusted(addr string) bool { return d.isTrusted(addr) }
+
 func (d *Dispatcher) isTrusted(addr string) bool {
 	ip := net.ParseIP(addr)
 	if ip == nil {
