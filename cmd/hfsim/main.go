@@ -78,6 +78,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		logger := log.New(stderr, "", log.LstdFlags)
 		opts.Logf = logger.Printf
 	}
+	// Catch signals before announcing readiness: a supervisor may send
+	// SIGTERM as soon as it has read the ready line.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	srv := hfsim.New(opts)
 	url, err := srv.Start(*listen)
 	if err != nil {
@@ -85,8 +89,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "hfsim listening on %s\n", url)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	<-ctx.Done()
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
