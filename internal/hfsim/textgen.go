@@ -9,7 +9,8 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-type genToken struct {
+// Token is a generated token as TGI reports it.
+type Token struct {
 	ID      int     `json:"id"`
 	Text    string  `json:"text"`
 	Logprob float32 `json:"logprob"`
@@ -27,7 +28,7 @@ type genDetails struct {
 	GeneratedTokens int            `json:"generated_tokens"`
 	Seed            *int64         `json:"seed"`
 	Prefill         []prefillToken `json:"prefill"`
-	Tokens          []genToken     `json:"tokens"`
+	Tokens          []Token        `json:"tokens"`
 }
 
 type generateResponse struct {
@@ -44,7 +45,7 @@ type streamDetails struct {
 
 type streamToken struct {
 	Index         int            `json:"index"`
-	Token         genToken       `json:"token"`
+	Token         Token          `json:"token"`
 	GeneratedText *string        `json:"generated_text"`
 	Details       *streamDetails `json:"details"`
 }
@@ -61,9 +62,9 @@ type genPlan struct {
 	inTokens int
 }
 
-// NewToken is the token record of a generated piece.
-func NewToken(piece string) genToken {
-	return genToken{ID: TokenID(piece), Text: piece, Logprob: TokenLogprob(piece)}
+// NewToken is the token TGI reports for a generated piece.
+func NewToken(piece string) Token {
+	return Token{ID: TokenID(piece), Text: piece, Logprob: TokenLogprob(piece)}
 }
 
 // planGenerate validates a TGI {"inputs","parameters"} body like TGI's
@@ -213,7 +214,7 @@ func (c *call) generateStream(p genPlan) {
 			return marshal(streamToken{Index: n, Token: NewToken(text)})
 		}, func() [][]byte {
 			empty := ""
-			last := streamToken{Index: n + 1, Token: genToken{ID: 2, Text: "</s>", Special: true}, GeneratedText: &empty}
+			last := streamToken{Index: n + 1, Token: Token{ID: 2, Text: "</s>", Special: true}, GeneratedText: &empty}
 			if p.details {
 				last.Details = &streamDetails{FinishReason: "length", GeneratedTokens: n + 1, InputLength: p.inTokens, Seed: p.seed}
 			}
