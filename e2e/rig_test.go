@@ -1,0 +1,334 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ai-proxy-hf/ai-proxy-hf/internal/hfsim"
+	"github.com/ai-proxy-hf/ai-proxy-hf/internal/kongsim"
+	"github.com/stretchr/testify/require"
+)
+
+// hfToken is the token the fake upstream accepts; the gateway injects it.
+// secrets lists every secret the suite configures: no response and no log
+// record may ever contain one (TestNoSecretLeaks).
+const (
+	hfToken      = "hf_e2e_SECRET_token_0123456789"
+	clientAPIKey = "client-kong-apikey-SECRET-42"
+	paramSecret  = "param-SECRET-value-77"
+)
+
+var secrets = []string{hfToken, clientAPIKey, paramSecret}
+
+var (
+	// pluginBin is the real plugin binary, built once in TestMain.
+	pluginBin string
+	// router is the fake upstream playing https://router.huggingface.co:
+	// the plugin's router base is pointed at it with AI_PROXY_HF_ROUTER_URL,
+	// inherited by the plugin server as Kong's environment would be.
+	router    *hfsim.Server
+	routerURL string
+
+	// transcript collects every response body and log record the suite
+	// saw, for the secret scan.
+	transcriptMu sync.Mutex
+	transcript   bytes.Buffer
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "ai-proxy-hf-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	pluginBin = filepath.Join(dir, "ai-proxy-hf")
+	build := exec.Command("go", "build", "-o", pluginBin, "../cmd/ai-proxy-hf")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the plugin:", err)
+		return 1
+	}
+	router = hfsim.New(hfsim.Options{Token: hfToken})
+	routerURL, err = router.Start("127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer router.Close(context.Background())
+	os.Setenv("AI_PROXY_HF_ROUTER_URL", routerURL)
+	return m.Run()
+}
+
+// rig is one running Kong stand-in with the plugin, configured by a kong.yaml.
+type rig struct {
+	k       *kongsim.Kong
+	prefix  string
+	logPath string
+	errlog  *syncBuffer
+	stderr  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// kongEnv is the KONG_* environment of a DB-less Kong with the plugin,
+// as kong/kong.conf and docker-compose.yml set it (paths aside).
+func kongEnv(prefix string) []string {
+	return []string{
+		"KONG_PREFIX=" + prefix,
+		"KONG_DATABASE=off",
+		"KONG_PROXY_LISTEN=127.0.0.1:0",
+		"KONG_ADMIN_LISTEN=127.0.0.1:0",
+		"KONG_PROXY_ACCESS_LOG=off",
+		"KONG_LOG_LEVEL=info",
+		"KONG_PLUGINS=bundled,ai-proxy-hf",
+		"KONG_PLUGINSERVER_NAMES=ai-proxy-hf",
+		"KONG_PLUGINSERVER_AI_PROXY_HF_SOCKET=" + filepath.Join(prefix, "ai-proxy-hf.socket"),
+		"KONG_PLUGINSERVER_AI_PROXY_HF_START_CMD=" + pluginBin + " -kong-prefix " + prefix,
+		"KONG_PLUGINSERVER_AI_PROXY_HF_QUERY_CMD=" + pluginBin + " -dump",
+	}
+}
+
+// route is one route of a test kong.yaml with the plugin's config on it.
+type route struct {
+	path   string
+	config string // the plugin's config as a JSON object
+	// noPlugin leaves the route without the plugin.
+	noPlugin bool
+}
+
+// kongYAML builds a DB-less config: one service (its URL is only Kong's
+// default target: the plugin sets the real one), one route per entry with
+// the plugin on it, and the bundled file-log writing every record to logPath.
+func kongYAML(logPath string, routes ...route) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "_format_version: \"3.0\"\nservices:\n- name: hf\n  url: http://127.0.0.1:9/unused\n  routes:\n")
+	for i, r := range routes {
+		fmt.Fprintf(&b, "  - name: r%d\n    paths: [%q]\n    strip_path: true\n", i, r.path)
+		if !r.noPlugin {
+			fmt.Fprintf(&b, "    plugins:\n    - name: ai-proxy-hf\n      config: %s\n", r.config)
+		}
+	}
+	fmt.Fprintf(&b, "plugins:\n- name: file-log\n  config:\n    path: %s\n", logPath)
+	return b.String()
+}
+
+// startRig starts the stand-in with the given routes and stops it when the
+// test ends, dumping its logs if the test failed.
+func startRig(t *testing.T, routes ...route) *rig {
+	t.Helper()
+	prefix := t.TempDir()
+	r := &rig{prefix: prefix, logPath: filepath.Join(prefix, "file-log.jsonl"), errlog: &syncBuffer{}, stderr: &syncBuffer{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	k, err := kongsim.Start(ctx, kongsim.Options{
+		Environ:         kongEnv(prefix),
+		Declarative:     []byte(kongYAML(r.logPath, routes...)),
+		ErrorLog:        r.errlog,
+		Stderr:          r.stderr,
+		PluginTimeout:   20 * time.Second,
+		MaxEventRetries: 3,
+	})
+	require.NoError(t, err, "error log:\n%s", r.errlog.String())
+	r.k = k
+	t.Cleanup(func() {
+		k.Close()
+		if t.Failed() {
+			t.Logf("kong error log:\n%s\nstand-in stderr:\n%s", r.errlog.String(), r.stderr.String())
+		}
+	})
+	return r
+}
+
+// response is what a client got.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &m), "body: %s", r.body)
+	return m
+}
+
+// do sends one request through the stand-in's proxy and reads the whole answer.
+func (r *rig) do(t *testing.T, method, path string, body []byte, headers map[string]string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, r.k.ProxyURL()+path, bytes.NewReader(body))
+	require.NoError(t, err)
+	if body != nil && headers["Content-Type"] == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	keep(b)
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// post sends a JSON body with POST.
+func (r *rig) post(t *testing.T, path, body string, headers ...string) response {
+	t.Helper()
+	h := map[string]string{}
+	for i := 0; i+1 < len(headers); i += 2 {
+		h[headers[i]] = headers[i+1]
+	}
+	return r.do(t, http.MethodPost, path, []byte(body), h)
+}
+
+// sseEvent is one event as the client received it, with when it arrived.
+type sseEvent struct {
+	data string
+	at   time.Time
+}
+
+// stream sends a request and reads the answer as it arrives, line by line,
+// returning the raw bytes and the data: events in order.
+func (r *rig) stream(t *testing.T, path, body string, headers map[string]string) (response, []sseEvent) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, r.k.ProxyURL()+path, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var raw bytes.Buffer
+	var events []sseEvent
+	rd := bufio.NewReader(io.TeeReader(res.Body, &raw))
+	for {
+		line, err := rd.ReadString('\n')
+		if strings.HasPrefix(line, "data:") {
+			events = append(events, sseEvent{data: strings.TrimSpace(strings.TrimPrefix(line, "data:")), at: time.Now()})
+		}
+		if err != nil {
+			break
+		}
+	}
+	keep(raw.Bytes())
+	return response{status: res.StatusCode, header: res.Header, body: raw.Bytes()}, events
+}
+
+// records waits for n log records (the log phase runs after the response,
+// like Kong's timer) and returns them as file-log wrote them to its file.
+func (r *rig) records(t *testing.T, n int) []map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_, err := r.k.WaitRecords(ctx, n)
+	require.NoError(t, err, "waiting for %d log records", n)
+	var out []map[string]any
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(r.logPath)
+		if err != nil {
+			return false
+		}
+		lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+		if len(lines) < n {
+			return false
+		}
+		out = out[:0]
+		for _, l := range lines {
+			var m map[string]any
+			if json.Unmarshal(l, &m) != nil {
+				return false
+			}
+			out = append(out, m)
+		}
+		keep(b)
+		return true
+	}, 10*time.Second, 10*time.Millisecond, "file-log did not write %d records to %s", n, r.logPath)
+	return out
+}
+
+// memRecords waits for n records and returns them as the stand-in keeps
+// them in memory: file-log's record plus the stand-in's own "kongsim"
+// section (PDK calls per phase), which a real Kong would not write.
+func (r *rig) memRecords(t *testing.T, n int) []map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	recs, err := r.k.WaitRecords(ctx, n)
+	require.NoError(t, err, "waiting for %d log records", n)
+	out := make([]map[string]any, 0, len(recs))
+	for _, rec := range recs {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(rec, &m))
+		out = append(out, m)
+	}
+	return out
+}
+
+// pdkCalls is the number of PDK calls the plugin made for one request,
+// by phase, as the stand-in counted them (log record "kongsim.pdk_calls").
+func pdkCalls(t *testing.T, rec map[string]any) map[string]map[string]int {
+	t.Helper()
+	ks, ok := rec["kongsim"].(map[string]any)
+	require.True(t, ok, "no kongsim section in the record: %v", rec)
+	raw, err := json.Marshal(ks["pdk_calls"])
+	require.NoError(t, err)
+	var out map[string]map[string]int
+	require.NoError(t, json.Unmarshal(raw, &out), "pdk_calls: %s", raw)
+	return out
+}
+
+// upstreamRequests returns what the fake upstream received for requests
+// carrying the given X-E2E-Id header value.
+func upstreamRequests(srv *hfsim.Server, id string) []hfsim.Request {
+	var out []hfsim.Request
+	for _, r := range srv.Requests() {
+		if r.Header.Get("X-E2E-Id") == id {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// keep adds bytes a client or operator saw to the transcript.
+func keep(b []byte) {
+	transcriptMu.Lock()
+	transcript.Write(b)
+	transcript.WriteByte('\n')
+	transcriptMu.Unlock()
+}
