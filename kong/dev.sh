@@ -6,7 +6,8 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bin="${root}/bin"
+# BIN_DIR lets a test run the script on binaries it built elsewhere.
+bin="${BIN_DIR:-${root}/bin}"
 
 # The token hfsim demands; kong/kong.dev.yaml sends "Bearer <this>".
 # kong/packaging_test.go checks the two agree.
