@@ -57,6 +57,9 @@ type Options struct {
 	PluginTimeout time.Duration
 	// MaxEventRetries caps Kong's endless "closed → reset → retry" loop (5).
 	MaxEventRetries int
+	// NoPDKCallsInLog leaves "kongsim": {"pdk_calls": ...} out of the
+	// file-log lines, which then are exactly Kong's record.
+	NoPDKCallsInLog bool
 	// KongVersion is the version in Server/Via ("3.9.1").
 	KongVersion string
 	// AdminHandler serves the Admin API next to /kongsim/stats (set by the

@@ -17,7 +17,6 @@ import (
 // never collected), in priority order. Bundled file-log runs inline; an
 // external plugin's log handler only schedules a timer with saved data.
 func (k *Kong) logPhase(rc *reqCtx) {
-	defer rc.cleanup()
 	st := rc.st
 	end := time.Now()
 	st.Acquire()
@@ -42,6 +41,13 @@ func (k *Kong) logPhase(rc *reqCtx) {
 			break
 		}
 		if cfg.plugin.ext == nil {
+			if !k.opts.NoPDKCallsInLog {
+				// The stand-in's addition to Kong's record, outside any
+				// namespace a plugin writes: the request's PDK calls.
+				st.Acquire()
+				root["kongsim"] = map[string]any{"pdk_calls": callsTable(st.Calls)}
+				st.Release()
+			}
 			k.fileLog(rc, cfg, root)
 			continue
 		}
@@ -62,15 +68,18 @@ func (k *Kong) logPhase(rc *reqCtx) {
 		st.Release()
 		k.runLogTimer(rc, cfg, saved)
 	}
-	// The stand-in's own record of every request, with its PDK calls.
-	root, err := k.serialize(rc, end)
-	if err == nil {
+	// The stand-in's own record of every request, with its PDK calls; it
+	// is published once the request has ended.
+	var rec []byte
+	if root, err := k.serialize(rc, end); err == nil {
 		st.Acquire()
 		root["kongsim"] = map[string]any{"pdk_calls": callsTable(st.Calls)}
 		st.Release()
-		if js, err := luajson.Encode(root); err == nil {
-			k.records.add(js)
-		}
+		rec, _ = luajson.Encode(root)
+	}
+	rc.cleanup()
+	if rec != nil {
+		k.records.add(rec)
 	}
 }
 

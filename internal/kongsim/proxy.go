@@ -71,7 +71,11 @@ func (k *Kong) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := k.newReqCtx(w, r)
 	k.counters.requests.Add(1)
 	defer func() {
-		go k.logPhase(rc)
+		k.timers.Add(1) // before the handler returns, so Close waits for it
+		go func() {
+			defer k.timers.Done()
+			k.logPhase(rc)
+		}()
 		if rc.aborted {
 			// nginx closes the connection on an upstream failure in the
 			// middle of a streamed body: the client sees it truncated.
