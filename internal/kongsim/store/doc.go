@@ -28,9 +28,11 @@
 //
 // Plugin.Config is what Kong sends the plugin (defaults applied, nulls
 // left out, vault references resolved); Plugin.Entity is what the Admin
-// API shows. A change of a plugin's config yields a new *Plugin (and a new
-// snapshot version): the data plane starts a new instance for it and
-// closes the old one, as Kong does with __seq__.
+// API shows. Entities untouched by a change keep their pointer across
+// snapshots; a changed plugin is a new *Plugin (and the snapshot a new
+// version), so the data plane can start a new instance for it and close
+// the old one, as Kong does with __seq__. Replace (a declarative reload)
+// makes every entity new, as Kong's rebuild does.
 //
 // Precedence (PluginsFor): for each plugin name, route+service beats
 // route, which beats service, which beats global; disabled instances are
