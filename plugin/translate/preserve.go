@@ -10,10 +10,10 @@ import (
 )
 
 // Preserve serves route_type preserve: the client's path and body go to the
-// upstream as they are, with only routing and auth applied. The upstream
-// path is the client path put on the upstream base by the UpstreamPath
-// rule (so a route at /v1/chat/completions reaches the router's
-// /v1/chat/completions). Nothing is translated either way, so the response
+// upstream as they are, with only routing and auth applied. As in Kong's
+// ai-proxy (override_upstream_url), the path is model.options.upstream_path
+// when set, else the client's request path as sent (route prefix
+// included), put on the upstream base by the UpstreamPath rule. Nothing is translated either way, so the response
 // is always passed through unbuffered: streams work without any setting,
 // and the response phase does not run.
 type Preserve struct{}
@@ -25,7 +25,11 @@ func (Preserve) Request(cfg *schema.Config, in *ClientRequest) (*UpstreamRequest
 	if err := CheckBodySize(cfg, int64(len(in.Body))); err != nil {
 		return nil, err
 	}
-	if err := checkClientPath(in.Path); err != nil {
+	path := in.Path
+	if p := cfg.Model.Options.UpstreamPath; p != "" {
+		path = "/" + strings.TrimLeft(p, "/")
+	}
+	if err := checkClientPath(path); err != nil {
 		return nil, err
 	}
 	body := in.Body
@@ -47,7 +51,7 @@ func (Preserve) Request(cfg *schema.Config, in *ClientRequest) (*UpstreamRequest
 			return nil, err
 		}
 	}
-	asked := (isJSON && hasTrue(body, "stream")) || lastSegment(in.Path) == "generate_stream" ||
+	asked := (isJSON && hasTrue(body, "stream")) || lastSegment(path) == "generate_stream" ||
 		strings.Contains(firstHeader(in.Headers, "accept"), "text/event-stream")
 	if _, err := StreamRequested(cfg, asked); err != nil {
 		return nil, err
@@ -56,7 +60,7 @@ func (Preserve) Request(cfg *schema.Config, in *ClientRequest) (*UpstreamRequest
 		return nil, Errorf(http.StatusBadRequest, "this route adds its credential to a JSON request body (auth.param_location: body), and this request body is not a JSON object")
 	}
 
-	up, err := Target(cfg, in.Path)
+	up, err := Target(cfg, path)
 	if err != nil {
 		return nil, err
 	}

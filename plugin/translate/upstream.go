@@ -37,8 +37,9 @@ func Upstream(cfg *schema.Config) (*url.URL, bool, error) {
 		return nil, false, fmt.Errorf("model.options.upstream_url: %w", err)
 	}
 	if !isRouter {
+		// The same test as schema's derive: the router's host, no path.
 		def, _ := url.Parse(schema.DefaultRouterURL)
-		isRouter = u.Host == def.Host
+		isRouter = strings.EqualFold(u.Host, def.Host) && (u.Path == "" || u.Path == "/")
 	}
 	return u, isRouter, nil
 }
