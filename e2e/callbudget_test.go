@@ -10,23 +10,23 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Text generation through Kong: what the client gets, what reaches the
-// upstream, and the PDK call budget of each request type (the table in
-// plugin/handlers.go), as the stand-in counted the calls.
+// The PDK call budget of each text-generation request type (the table in
+// plugin/handlers.go), as the stand-in counted the calls, with what the
+// client got and what reached the upstream.
 
-const tgModel = "mistralai/Mistral-7B-Instruct-v0.2"
+const budgetModel = "mistralai/Mistral-7B-Instruct-v0.2"
 
-// tgConfig is the plugin config of one route: route type, extra top-level
+// budgetConfig is the plugin config of one route: route type, extra top-level
 // fields and model options (JSON fragments, "" for none).
-func tgConfig(routeType, extra, options string) string {
+func budgetConfig(routeType, extra, options string) string {
 	if extra != "" {
 		extra = "," + extra
 	}
 	return `{"route_type":"` + routeType + `"` + extra + `,"auth":{"header_name":"Authorization","header_value":"Bearer ` + hfToken + `"},` +
-		`"model":{"provider":"huggingface","name":"` + tgModel + `","options":{` + options + `}}}`
+		`"model":{"provider":"huggingface","name":"` + budgetModel + `","options":{` + options + `}}}`
 }
 
-func total(calls map[string]int) int {
+func callTotal(calls map[string]int) int {
 	n := 0
 	for _, c := range calls {
 		n += c
@@ -34,8 +34,8 @@ func total(calls map[string]int) int {
 	return n
 }
 
-// lastCalls is the PDK calls of the n-th request of the rig (1-based).
-func (r *rig) lastCalls(t *testing.T, n int) map[string]map[string]int {
+// budgetCalls is the PDK calls of the n-th request of the rig (1-based).
+func (r *rig) budgetCalls(t *testing.T, n int) map[string]map[string]int {
 	t.Helper()
 	recs := r.memRecords(t, n)
 	return pdkCalls(t, recs[n-1])
@@ -43,24 +43,24 @@ func (r *rig) lastCalls(t *testing.T, n int) map[string]map[string]int {
 
 func TestTextGenerationCallBudget(t *testing.T) {
 	r := startRig(t,
-		route{path: "/chat", config: tgConfig("llm/v1/chat", "", "")},
-		route{path: "/completions", config: tgConfig("llm/v1/completions", "", `"max_tokens":8`)},
+		route{path: "/chat", config: budgetConfig("llm/v1/chat", "", "")},
+		route{path: "/completions", config: budgetConfig("llm/v1/completions", "", `"max_tokens":8`)},
 		// A dedicated TGI: the fake upstream behind a path prefix (the
 		// router URL itself would count as the router).
-		route{path: "/native", config: tgConfig("llm/v1/chat", `"llm_format":"huggingface"`, `"upstream_url":"`+routerURL+`/tgi"`)},
-		route{path: "/preserve", config: tgConfig("preserve", "", "")},
+		route{path: "/native", config: budgetConfig("llm/v1/chat", `"llm_format":"huggingface"`, `"upstream_url":"`+routerURL+`/tgi"`)},
+		route{path: "/preserve", config: budgetConfig("preserve", "", "")},
 	)
 	n := 0
 	next := func() int { n++; return n }
 
 	t.Run("chat, model in the body: 7 + 4 calls, nothing rewritten", func(t *testing.T) {
-		res := r.post(t, "/chat", `{"model":"`+tgModel+`","messages":[{"role":"user","content":"What is 1 + 1?"}]}`, "X-E2E-Id", t.Name())
+		res := r.post(t, "/chat", `{"model":"`+budgetModel+`","messages":[{"role":"user","content":"What is 1 + 1?"}]}`, "X-E2E-Id", t.Name())
 		require.Equal(t, http.StatusOK, res.status, "%s", res.body)
-		assert.Equal(t, tgModel, res.json(t)["model"])
-		assert.Equal(t, "huggingface/"+tgModel, res.header.Get("X-Kong-LLM-Model"))
-		calls := r.lastCalls(t, next())
-		assert.Equal(t, 7, total(calls["access"]), "%v", calls["access"])
-		assert.Equal(t, 4, total(calls["response"]), "%v", calls["response"])
+		assert.Equal(t, budgetModel, res.json(t)["model"])
+		assert.Equal(t, "huggingface/"+budgetModel, res.header.Get("X-Kong-LLM-Model"))
+		calls := r.budgetCalls(t, next())
+		assert.Equal(t, 7, callTotal(calls["access"]), "%v", calls["access"])
+		assert.Equal(t, 4, callTotal(calls["response"]), "%v", calls["response"])
 		assert.Zero(t, calls["access"]["kong.service.request.set_raw_body"])
 		assert.Equal(t, 1, calls["response"]["kong.response.set_header"], "passthrough: the header only, no exit")
 	})
@@ -73,35 +73,35 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		require.Len(t, ups, 1)
 		assert.Equal(t, "Bearer "+hfToken, ups[0].Header.Get("Authorization"))
 		assert.Empty(t, ups[0].Header.Get("Apikey"), "the consumer's key for Kong never reaches Hugging Face")
-		assert.Equal(t, tgModel, ups[0].Model)
-		calls := r.lastCalls(t, next())
-		assert.Equal(t, 9, total(calls["access"]), "%v", calls["access"])
+		assert.Equal(t, budgetModel, ups[0].Model)
+		calls := r.budgetCalls(t, next())
+		assert.Equal(t, 9, callTotal(calls["access"]), "%v", calls["access"])
 		assert.Equal(t, 1, calls["access"]["kong.service.request.clear_header"])
 		assert.Equal(t, 1, calls["access"]["kong.service.request.set_raw_body"])
-		assert.Equal(t, 4, total(calls["response"]), "%v", calls["response"])
+		assert.Equal(t, 4, callTotal(calls["response"]), "%v", calls["response"])
 	})
 
 	t.Run("chat streamed: 9 calls, no response phase, events unchanged", func(t *testing.T) {
-		res, events := r.stream(t, "/chat", `{"model":"`+tgModel+`","messages":[{"role":"user","content":"Say hello"}],"stream":true}`,
+		res, events := r.stream(t, "/chat", `{"model":"`+budgetModel+`","messages":[{"role":"user","content":"Say hello"}],"stream":true}`,
 			map[string]string{"X-E2E-Id": t.Name()})
 		require.Equal(t, http.StatusOK, res.status, "%s", res.body)
-		assert.Equal(t, "huggingface/"+tgModel, res.header.Get("X-Kong-LLM-Model"))
+		assert.Equal(t, "huggingface/"+budgetModel, res.header.Get("X-Kong-LLM-Model"))
 		require.NotEmpty(t, events)
 		assert.Equal(t, "[DONE]", events[len(events)-1].data)
 		assert.Contains(t, string(res.body), "data:{", "TGI's data: without a space reaches the client as sent")
-		calls := r.lastCalls(t, next())
+		calls := r.budgetCalls(t, next())
 		assert.Nil(t, calls["response"])
-		assert.Equal(t, 9, total(calls["access"]), "%v", calls["access"])
+		assert.Equal(t, 9, callTotal(calls["access"]), "%v", calls["access"])
 		assert.Equal(t, 1, calls["access"]["kong.nginx.set_ctx"])
 	})
 
 	t.Run("rejected: 400, never forwarded, 4 calls", func(t *testing.T) {
 		res := r.post(t, "/chat", `{"model":"other/model","messages":[{"role":"user","content":"x"}]}`, "X-E2E-Id", t.Name())
 		require.Equal(t, http.StatusBadRequest, res.status)
-		assert.JSONEq(t, `{"error":{"message":"cannot use own model - must be: `+tgModel+`","type":"invalid_request_error","code":null}}`, string(res.body))
+		assert.JSONEq(t, `{"error":{"message":"cannot use own model - must be: `+budgetModel+`","type":"invalid_request_error","code":null}}`, string(res.body))
 		assert.Empty(t, upstreamRequests(router, t.Name()))
-		calls := r.lastCalls(t, next())
-		assert.Equal(t, 4, total(calls["access"]), "%v", calls["access"])
+		calls := r.budgetCalls(t, next())
+		assert.Equal(t, 4, callTotal(calls["access"]), "%v", calls["access"])
 	})
 
 	t.Run("upstream loading: 503 in the OpenAI shape with Retry-After", func(t *testing.T) {
@@ -109,7 +109,7 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		require.Equal(t, http.StatusServiceUnavailable, res.status)
 		assert.Equal(t, "306", res.header.Get("Retry-After"))
 		e := res.json(t)["error"].(map[string]any)
-		assert.Equal(t, "Model "+tgModel+" is currently loading", e["message"])
+		assert.Equal(t, "Model "+budgetModel+" is currently loading", e["message"])
 		assert.Equal(t, "model_loading", e["code"])
 		next()
 	})
@@ -119,16 +119,16 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		require.Equal(t, http.StatusOK, res.status, "%s", res.body)
 		m := res.json(t)
 		assert.Equal(t, "text_completion", m["object"])
-		assert.Equal(t, tgModel, m["model"])
+		assert.Equal(t, budgetModel, m["model"])
 		text := m["choices"].([]any)[0].(map[string]any)["text"].(string)
 		assert.True(t, strings.HasPrefix(text, "Echo:"), text)
 		ups := upstreamRequests(router, t.Name())
 		require.Len(t, ups, 1)
-		assert.Equal(t, "/hf-inference/models/"+tgModel, ups[0].Path)
+		assert.Equal(t, "/hf-inference/models/"+budgetModel, ups[0].Path)
 		assert.JSONEq(t, `{"inputs":"Once upon a time","parameters":{"max_new_tokens":8,"return_full_text":false}}`, string(ups[0].Body))
-		calls := r.lastCalls(t, next())
-		assert.Equal(t, 8, total(calls["access"]), "%v", calls["access"])
-		assert.Equal(t, 4, total(calls["response"]), "%v", calls["response"])
+		calls := r.budgetCalls(t, next())
+		assert.Equal(t, 8, callTotal(calls["access"]), "%v", calls["access"])
+		assert.Equal(t, 4, callTotal(calls["response"]), "%v", calls["response"])
 	})
 
 	t.Run("completions streamed on the router: 400 naming upstream_url", func(t *testing.T) {
@@ -149,10 +149,10 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		ups := upstreamRequests(router, t.Name())
 		require.Len(t, ups, 1)
 		assert.Equal(t, "/tgi/generate", ups[0].Path)
-		calls := r.lastCalls(t, next())
-		assert.Equal(t, 8, total(calls["access"]), "%v", calls["access"])
+		calls := r.budgetCalls(t, next())
+		assert.Equal(t, 8, callTotal(calls["access"]), "%v", calls["access"])
 		assert.Equal(t, 1, calls["access"]["kong.ctx.shared.set"])
-		assert.Equal(t, 4, total(calls["response"]), "%v", calls["response"])
+		assert.Equal(t, 4, callTotal(calls["response"]), "%v", calls["response"])
 	})
 
 	t.Run("native /generate_stream: token events, no [DONE]", func(t *testing.T) {
@@ -162,21 +162,21 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		require.NotEmpty(t, events)
 		assert.Contains(t, events[0].data, `"token":`)
 		assert.NotContains(t, string(res.body), "[DONE]")
-		calls := r.lastCalls(t, next())
+		calls := r.budgetCalls(t, next())
 		assert.Nil(t, calls["response"])
-		assert.Equal(t, 9, total(calls["access"]), "%v", calls["access"])
+		assert.Equal(t, 9, callTotal(calls["access"]), "%v", calls["access"])
 	})
 
 	t.Run("preserve: the client path and the body as sent, 9 calls", func(t *testing.T) {
-		body := `{"model":"` + tgModel + `","messages":[{"role":"user","content":"hi"}]}`
+		body := `{"model":"` + budgetModel + `","messages":[{"role":"user","content":"hi"}]}`
 		res := r.post(t, "/preserve/v1/chat/completions", body, "X-E2E-Id", t.Name())
 		require.Equal(t, http.StatusOK, res.status, "%s", res.body)
 		ups := upstreamRequests(router, t.Name())
 		require.Len(t, ups, 1)
 		assert.Equal(t, "/preserve/v1/chat/completions", ups[0].Path, "the client path as sent, as Kong's ai-proxy preserve does")
 		assert.Equal(t, body, string(ups[0].Body))
-		calls := r.lastCalls(t, next())
+		calls := r.budgetCalls(t, next())
 		assert.Nil(t, calls["response"])
-		assert.Equal(t, 9, total(calls["access"]), "%v", calls["access"])
+		assert.Equal(t, 9, callTotal(calls["access"]), "%v", calls["access"])
 	})
 }
