@@ -71,8 +71,17 @@ func fieldList(fields []Field) []object {
 // fieldAttrs renders one field's attribute table.
 func fieldAttrs(f *Field) object {
 	o := object{{"type", string(f.Type)}}
-	if f.Required {
+	switch {
+	case f.Required:
 		o = append(o, member{"required", true})
+	case f.Type == Record:
+		// Kong makes a record required unless it says otherwise
+		// (kong/db/schema/init.lua), so an optional record must say
+		// required = false, as Kong's own ai-proxy schema does for auth,
+		// model.options and options.huggingface: without it Kong refuses an
+		// explicit null and fills an absent record with its defaults, which
+		// the Go validator (Required false) would not.
+		o = append(o, member{"required", false})
 	}
 	if f.Default != nil {
 		o = append(o, member{"default", f.Default})

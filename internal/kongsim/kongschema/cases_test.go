@@ -72,13 +72,7 @@ func TestPluginConfigCases(t *testing.T) {
 
 // knownMismatches are cases where the plugin's expectation and Kong's
 // rules applied to the plugin's dumped schema disagree, with the reason.
-var knownMismatches = map[string]string{
-	"explicit_null_optional_fields": "the dump declares config.auth and config.model.options as records " +
-		"without \"required\": false; Kong's Entity.new_subschema then makes them required " +
-		"(make_records_required), so an explicit null is \"required field missing\". Kong's own " +
-		"ai-proxy schema (kong/llm/schemas/init.lua) says required = false for auth, options and the " +
-		"provider option records; the dump should too",
-}
+var knownMismatches = map[string]string{}
 
 // dumpedSchema builds cmd/ai-proxy-hf and returns Plugins[0].Schema of its
 // -dump output, exactly what Kong reads.
