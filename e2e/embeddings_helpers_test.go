@@ -5,11 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +28,15 @@ const (
 	pooledModel = "sentence-transformers/all-MiniLM-L6-v2" // 1-D / 2-D
 	tokenModel  = "facebook/bart-base"                     // 3-D / 4-D
 )
+
+// reqSeq makes request ids unique across runs (-count) of the suite, which
+// share the fake router and its record of requests.
+var reqSeq atomic.Int64
+
+// reqID is a fresh X-E2E-Id for one request of test t.
+func reqID(t *testing.T) string {
+	return fmt.Sprintf("%s#%d", t.Name(), reqSeq.Add(1))
+}
 
 // authConfig is the plugin's auth block injecting the gateway's token.
 func authConfig(token string) string {

@@ -154,7 +154,7 @@ func TestEmbeddingsRouterShapes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			id := t.Name()
+			id := reqID(t)
 			// The client brings its own Kong credential: it must not reach
 			// Hugging Face, the gateway's token must.
 			headers := append([]string{"X-E2E-Id", id, "Authorization", "Bearer " + clientAPIKey}, tc.headers...)
@@ -189,7 +189,7 @@ func TestEmbeddingsConfiguredModel(t *testing.T) {
 		`,"model":{"provider":"huggingface","name":"` + pooledModel + `"}}`
 	r := startRig(t, route{path: "/emb", config: cfg})
 
-	id := t.Name() + "/no-model"
+	id := reqID(t) + "/no-model"
 	res := r.post(t, "/emb", `{"input":"hello world"}`, "X-E2E-Id", id)
 	require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
 	l, got := decodeEmbeddings(t, res.body, false)
@@ -199,7 +199,7 @@ func TestEmbeddingsConfiguredModel(t *testing.T) {
 	require.Len(t, ups, 1)
 	require.Equal(t, "/hf-inference/models/"+pooledModel+"/pipeline/feature-extraction", ups[0].Path)
 
-	id = t.Name() + "/other-model"
+	id = reqID(t)
 	res = r.post(t, "/emb", `{"model":"BAAI/bge-small-en-v1.5","input":"hello"}`, "X-E2E-Id", id)
 	requireErrorBody(t, res, http.StatusBadRequest, "invalid_request_error", pooledModel)
 	require.Empty(t, upstreamRequests(router, id))
@@ -242,7 +242,7 @@ func TestEmbeddingsTEI(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			id := t.Name()
+			id := reqID(t)
 			res := r.post(t, tc.route, tc.body, "X-E2E-Id", id)
 			require.Equal(t, http.StatusOK, res.status, "body: %.1000s", res.body)
 			ups := upstreamRequests(tei, id)
@@ -289,7 +289,7 @@ func TestEmbeddingsRequestErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			id := t.Name()
+			id := reqID(t)
 			res := r.post(t, "/emb", tc.body, "X-E2E-Id", id)
 			requireErrorBody(t, res, http.StatusBadRequest, "invalid_request_error", tc.want)
 			require.Empty(t, upstreamRequests(router, id), "a refused request must not reach the upstream")
@@ -335,7 +335,7 @@ func TestEmbeddingsBadUpstreamAnswers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			id := t.Name()
+			id := reqID(t)
 			body := `{"model":"` + pooledModel + `","input":` + tc.input + `}`
 			var res response
 			if tc.fault != "" {
@@ -386,7 +386,7 @@ func TestEmbeddingsUpstreamErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			id := t.Name()
+			id := reqID(t)
 			h := []string{"X-E2E-Id", id}
 			if tc.fault != "" {
 				h = append(h, "X-Hfsim-Fault", tc.fault)
@@ -406,7 +406,7 @@ func TestEmbeddingsUpstreamErrors(t *testing.T) {
 func TestEmbeddingsLogRecord(t *testing.T) {
 	t.Parallel()
 	r := startRig(t, route{path: "/emb", config: embedConfig(hfToken, "", "")})
-	res := r.post(t, "/emb", `{"model":"`+pooledModel+`","input":["a","b"]}`, "X-E2E-Id", t.Name())
+	res := r.post(t, "/emb", `{"model":"`+pooledModel+`","input":["a","b"]}`, "X-E2E-Id", reqID(t))
 	require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
 	recs := r.records(t, 1)
 	require.Len(t, recs, 1)
