@@ -126,6 +126,9 @@ type route struct {
 	config string // the plugin's config as a JSON object
 	// noPlugin leaves the route without the plugin.
 	noPlugin bool
+	// readTimeoutMS, when set, puts the route on a service of its own with
+	// that read_timeout (Kong's upstream read timeout).
+	readTimeoutMS int
 }
 
 // kongYAML builds a DB-less config: one service (its URL is only Kong's
@@ -133,11 +136,22 @@ type route struct {
 // the plugin on it, and the bundled file-log writing every record to logPath.
 func kongYAML(logPath string, routes ...route) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "_format_version: \"3.0\"\nservices:\n- name: hf\n  url: http://127.0.0.1:9/unused\n  routes:\n")
-	for i, r := range routes {
+	writeRoute := func(i int, r route) {
 		fmt.Fprintf(&b, "  - name: r%d\n    paths: [%q]\n    strip_path: true\n", i, r.path)
 		if !r.noPlugin {
 			fmt.Fprintf(&b, "    plugins:\n    - name: ai-proxy-hf\n      config: %s\n", r.config)
+		}
+	}
+	fmt.Fprintf(&b, "_format_version: \"3.0\"\nservices:\n- name: hf\n  url: http://127.0.0.1:9/unused\n  routes:\n")
+	for i, r := range routes {
+		if r.readTimeoutMS == 0 {
+			writeRoute(i, r)
+		}
+	}
+	for i, r := range routes {
+		if r.readTimeoutMS != 0 {
+			fmt.Fprintf(&b, "- name: hf-r%d\n  url: http://127.0.0.1:9/unused\n  read_timeout: %d\n  routes:\n", i, r.readTimeoutMS)
+			writeRoute(i, r)
 		}
 	}
 	fmt.Fprintf(&b, "plugins:\n- name: file-log\n  config:\n    path: %s\n", logPath)
@@ -331,4 +345,73 @@ func keep(b []byte) {
 	transcript.Write(b)
 	transcript.WriteByte('\n')
 	transcriptMu.Unlock()
+}
+
+// recordFor waits for the in-memory log record of the request that carried
+// X-E2E-Id: id (requests of parallel subtests finish in any order).
+func (r *rig) recordFor(t *testing.T, id string) map[string]any {
+	t.Helper()
+	var found map[string]any
+	require.Eventually(t, func() bool {
+		for _, raw := range r.k.Records() {
+			var m map[string]any
+			if json.Unmarshal(raw, &m) != nil {
+				continue
+			}
+			req, _ := m["request"].(map[string]any)
+			h, _ := req["headers"].(map[string]any)
+			if h["x-e2e-id"] == id {
+				found = m
+				return true
+			}
+		}
+		return false
+	}, 15*time.Second, 5*time.Millisecond, "no log record for the request %q", id)
+	return found
+}
+
+// startHF starts a fake upstream of the test's own (a dedicated TGI or
+// Inference Endpoint for model.options.upstream_url), closed when the test ends.
+func startHF(t *testing.T, opts hfsim.Options) *hfsim.Server {
+	t.Helper()
+	srv := hfsim.New(opts)
+	_, err := srv.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Close(ctx)
+	})
+	return srv
+}
+
+// streamEach sends a request and calls onEvent for every data: event as it
+// arrives (before the rest of the answer is read), so a test can act while
+// the stream is still open. It returns the whole answer.
+func (r *rig) streamEach(t *testing.T, path, body string, headers map[string]string, onEvent func(i int, data string)) response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, r.k.ProxyURL()+path, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var raw bytes.Buffer
+	rd := bufio.NewReader(io.TeeReader(res.Body, &raw))
+	n := 0
+	for {
+		line, err := rd.ReadString('\n')
+		if strings.HasPrefix(line, "data:") {
+			onEvent(n, strings.TrimSpace(strings.TrimPrefix(line, "data:")))
+			n++
+		}
+		if err != nil {
+			break
+		}
+	}
+	keep(raw.Bytes())
+	return response{status: res.StatusCode, header: res.Header, body: raw.Bytes()}
 }
