@@ -263,7 +263,9 @@ const (
 	valueNone valueKind = iota
 	// valueFloat32: float32(the float64 value), for base64 output.
 	valueFloat32
-	// valueFloat64: the float64 value, for pooling sums.
+	// valueFloat64: the float64 value, for pooling sums, within 2 ulps:
+	// a sum of hundreds of token values rounds far more than that, and the
+	// mean is written as a float32.
 	valueFloat64
 )
 
@@ -335,7 +337,7 @@ func (s *vecScan) number(need valueKind) ([]byte, float64, error) {
 			return lit, float64(f), nil
 		}
 	default:
-		if v, ok := fastFloat(lit); ok {
+		if v, ok := approxFloat(lit); ok {
 			return lit, v, nil
 		}
 	}
@@ -440,12 +442,37 @@ func (d decimal) fast() (float64, bool) {
 	return v, true
 }
 
+// approxFloat returns the literal's value exactly when fastFloat can, else
+// within 2 ulps when the mantissa fits a uint64 and the exponent an exact
+// power of ten (one rounding for float64(mantissa), one for the scaling,
+// each at most 2^-53 relative).
+func approxFloat(lit []byte) (float64, bool) {
+	d, ok := parseDecimal(lit)
+	if !ok {
+		return 0, false
+	}
+	if v, ok := d.fast(); ok {
+		return v, true
+	}
+	if d.exp10 < -22 || d.exp10 > 22 {
+		return 0, false
+	}
+	v := d.scaled()
+	if v > math.MaxFloat32 {
+		return 0, false // the exact path decides whether it is in range
+	}
+	if d.neg {
+		v = -v
+	}
+	return v, true
+}
+
 // fastFloat32 returns float32(v) for the float64 v nearest the literal,
 // without computing v exactly, when that is safe. Python prints a float32
 // embedding widened to float64, so hf-inference answers carry 16-17 digit
 // literals that fastFloat leaves to ParseFloat; base64 output only needs
 // their float32. Up to 19 digits the mantissa is an exact uint64, and
-// float64(mantissa) scaled by an exact power of ten is within 1 ulp of v.
+// float64(mantissa) scaled by an exact power of ten is within 2 ulps of v.
 // Rounding that to float32 gives float32(v) unless v is that close to a
 // float32 rounding midpoint (or to the overflow threshold): then ok is false
 // and the caller takes the exact path. A widened float32 is never near a
@@ -467,7 +494,7 @@ func fastFloat32(lit []byte) (float32, bool) {
 		return 0, false
 	}
 	// The midpoints between f and its float32 neighbours are exact in a
-	// float64. v is within 1 ulp (float64) of the true value, so keeping 4
+	// float64. v is within 2 ulps (float64) of the true value, so keeping 4
 	// ulps away from both midpoints leaves no doubt about the rounding.
 	lo := (float64(f) + float64(math.Nextafter32(f, 0))) / 2
 	hi := (float64(f) + float64(math.Nextafter32(f, math.MaxFloat32))) / 2
