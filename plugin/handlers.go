@@ -40,7 +40,8 @@ import (
 //	  kong.ctx.shared.get                  the state, or nil → implied by the config
 //	  kong.service.response.get_status
 //	  + kong.response.get_headers          only when the capability reads token headers (statistics on)
-//	  kong.service.response.get_raw_body
+//	  kong.service.response.get_raw_body  unless the capability does not need it
+//	                                       (video bytes: translate.ResponseBodyReader)
 //	  then one of: kong.response.exit      body changed (model rewritten, legacy shape, error normalised)
 //	               kong.response.set_header X-Kong-LLM-Model on an unchanged 2xx body (model_name_header)
 //	               nothing                 unchanged body, no header to add
@@ -245,7 +246,7 @@ func (i *Instance) Response(kong *pdk.PDK) {
 		exitError(kong, err)
 		return
 	}
-	in, err := readResponse(kong, st)
+	in, err := i.readResponse(kong, st)
 	if err != nil {
 		exitError(kong, err)
 		return
@@ -284,8 +285,11 @@ func (i *Instance) loadState(kong *pdk.PDK) (*translate.State, error) {
 
 // readResponse reads the buffered upstream response. The headers come from
 // kong.response.get_headers: kong.service.response.get_headers is empty in
-// Kong's buffered response phase.
-func readResponse(kong *pdk.PDK, st *translate.State) (*translate.UpstreamResponse, error) {
+// Kong's buffered response phase. The body is not read when the capability
+// says it does not need it (translate.ResponseBodyReader: video bytes), so
+// that a 50 MB answer never crosses the plugin socket; Kong then sends it
+// as it came.
+func (i *Instance) readResponse(kong *pdk.PDK, st *translate.State) (*translate.UpstreamResponse, error) {
 	status, err := kong.ServiceResponse.GetStatus()
 	if err != nil {
 		return nil, internalError("could not read the upstream status", err)
@@ -295,6 +299,9 @@ func readResponse(kong *pdk.PDK, st *translate.State) (*translate.UpstreamRespon
 		if in.Headers, err = kong.Response.GetHeaders(maxHeaders); err != nil {
 			return nil, internalError("could not read the upstream headers", err)
 		}
+	}
+	if r, ok := i.capability.(translate.ResponseBodyReader); ok && !r.ReadsResponseBody(status, in.Headers) {
+		return in, nil
 	}
 	if in.Body, err = kong.ServiceResponse.GetRawBody(); err != nil {
 		return nil, internalError("could not read the upstream body", err)

@@ -321,3 +321,37 @@ func TestResponseTokenHeadersReadOnlyWhenAsked(t *testing.T) {
 	assert.Equal(t, "text_completion", gjson.GetBytes(r.exit.Body, "object").String())
 	assert.NotContains(t, r.exit.Headers.AsMap(), modelHeader, "model_name_header is off")
 }
+
+// A video answer's bytes never cross the plugin socket: the response phase
+// reads the status and the content type, and leaves the body to Kong
+// (translate.ResponseBodyReader); a JSON job or an error is read.
+func TestResponseVideoBytesNotRead(t *testing.T) {
+	cfg := `{"route_type":"video/v1/videos/generations","genai_category":"video/generation","model_name_header":true,
+		"auth":{"header_name":"Authorization","header_value":"Bearer hf_secret"},
+		"model":{"provider":"huggingface","name":"Lightricks/LTX-Video"}}`
+	i := instance(t, cfg)
+	a := &fakeKong{body: []byte(`{"prompt":"a cat"}`), headers: map[string][]string{"content-type": {"application/json"}}, pathQuery: "/video"}
+	a.run(t, i.Access)
+	require.Nil(t, a.exit)
+	require.Contains(t, a.shared, stateKey, "the video state asks for the headers")
+
+	head := []string{"kong.ctx.shared.get", "kong.service.response.get_status", "kong.response.get_headers"}
+	tests := []struct {
+		name   string
+		status int
+		ctype  string
+		want   []string
+	}{
+		{"mp4 bytes", 200, "video/mp4", calls(head, []string{"kong.response.set_header"})},
+		{"json job", 200, "application/json", calls(head, []string{"kong.service.response.get_raw_body", "kong.response.set_header"})},
+		{"error", 503, "application/json", calls(head, []string{"kong.service.response.get_raw_body", "kong.log.warn", "kong.response.exit"})},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &fakeKong{shared: a.shared, status: tc.status, respHdrs: map[string][]string{"content-type": {tc.ctype}},
+				upstreamBd: []byte(`{"id":"video_1","object":"video","model":"Lightricks/LTX-Video"}`)}
+			r.run(t, i.Response)
+			assert.Equal(t, tc.want, r.calls)
+		})
+	}
+}
