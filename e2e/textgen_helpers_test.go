@@ -3,9 +3,13 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,9 +84,21 @@ func id(t *testing.T, suffix ...string) map[string]string {
 	return map[string]string{"X-E2E-Id": e2eID(t, suffix...)}
 }
 
+// e2eID is the request id of a test: its name plus a number unique in the
+// process, so that -count reruns (which share the fake router and its
+// record) never see each other's requests. Stable for one test.
 func e2eID(t *testing.T, suffix ...string) string {
-	return t.Name() + strings.Join(suffix, "")
+	v, ok := testIDs.Load(t)
+	if !ok {
+		v, _ = testIDs.LoadOrStore(t, fmt.Sprintf("%s#%d", t.Name(), testIDSeq.Add(1)))
+	}
+	return v.(string) + strings.Join(suffix, "")
 }
+
+var (
+	testIDs   sync.Map // *testing.T → id
+	testIDSeq atomic.Int64
+)
 
 // with adds headers to a header map.
 func with(h map[string]string, kv ...string) map[string]string {
@@ -104,7 +120,7 @@ func (r *rig) send(t *testing.T, path, body string, headers map[string]string) r
 
 // requireOpenAIError asserts an error answer in the OpenAI shape,
 // {"error":{"message","type","code"}} and nothing else, with a JSON content
-// type. message is matched exactly; code "" means null.
+// type. message is matched exactly; code "" means null, "*" any code.
 func requireOpenAIError(t *testing.T, res response, status int, typ, code, message string) {
 	t.Helper()
 	requireOpenAIErrorShape(t, res, status, typ, code)
@@ -130,9 +146,12 @@ func requireOpenAIErrorShape(t *testing.T, res response, status int, typ, code s
 	assert.Equal(t, gjson.String, msg.Type, "body: %s", res.body)
 	assert.NotEmpty(t, msg.Str, "body: %s", res.body)
 	assert.Equal(t, typ, e.Get("type").String(), "body: %s", res.body)
-	if code == "" {
+	switch code {
+	case "*": // any code: null or a string
+		assert.Contains(t, []gjson.Type{gjson.Null, gjson.String}, e.Get("code").Type, "body: %s", res.body)
+	case "":
 		assert.Equal(t, gjson.Null, e.Get("code").Type, "body: %s", res.body)
-	} else {
+	default:
 		assert.Equal(t, code, e.Get("code").String(), "body: %s", res.body)
 	}
 	return msg.Str
@@ -216,4 +235,34 @@ func dataEvents(evs []hfsim.Event) []string {
 // chatBody is a one-message OpenAI chat body.
 func chatBody(prompt string) string {
 	return `{"messages":[{"role":"user","content":` + jsonString(prompt) + `}]}`
+}
+
+// sendLoose is send for answers that may end early (an upstream that
+// drops the connection mid-body): it returns what arrived and the read
+// error instead of failing the test.
+func (r *rig) sendLoose(t *testing.T, path, body string, headers map[string]string) (response, error) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, r.k.ProxyURL()+path, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, rerr := io.ReadAll(res.Body)
+	keep(b)
+	return response{status: res.StatusCode, header: res.Header, body: b}, rerr
+}
+
+// knownBug skips a check that fails because of a bug reported in
+// e2e/FINDINGS.md and not fixed yet, so the package stays green, unless
+// E2E_KNOWN_BUGS=1: then the check runs, and fails until the fix lands.
+func knownBug(t *testing.T, finding string) {
+	t.Helper()
+	if os.Getenv("E2E_KNOWN_BUGS") == "1" {
+		return
+	}
+	t.Skipf("known bug %s (see e2e/FINDINGS.md); run with E2E_KNOWN_BUGS=1 to check it", finding)
 }
