@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestTextgenPDKCalls: issue 4 "the number of PDK calls per request for
+// chat (streaming and not) is asserted". Each request's calls, method by
+// method and phase by phase, as the stand-in counted them on the plugin
+// socket, against the table in plugin/handlers.go (model.name configured,
+// auth header, no client credential to clear).
+func TestTextgenPDKCalls(t *testing.T) {
+	t.Parallel()
+	r := startRig(t,
+		route{path: "/pdk-chat", config: chatConf(t, "max_request_body_size", "9000")},
+		route{path: "/pdk-bad", config: chatConf(t, "model.options.upstream_url", `"http://tgi:port/"`)},
+	)
+	// The reads and the upstream settings every forwarded request makes.
+	reads := []string{"kong.request.get_raw_body", "kong.request.get_headers", "kong.request.get_path_with_query"}
+	target := []string{"kong.service.set_target", "kong.service.request.set_scheme", "kong.service.request.set_path", "kong.service.request.set_headers"}
+	// The buffered response phase: state, status, body, and the model
+	// header on an unchanged 2xx body.
+	response := []string{"kong.ctx.shared.get", "kong.service.response.get_status", "kong.service.response.get_raw_body", "kong.response.set_header"}
+	stream := []string{"kong.nginx.set_ctx", "kong.response.set_header"}
+	setBody := []string{"kong.service.request.set_raw_body"}
+	exit := []string{"kong.response.exit"}
+	cat := func(parts ...[]string) []string {
+		var out []string
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	named := `{"model":"` + chatModel + `","messages":[{"role":"user","content":"count my calls"}]}`
+	unnamed := chatBody("count my calls")
+	for _, tc := range []struct {
+		name, path, body string
+		status           int
+		access, resp     []string
+		total            int
+	}{
+		{"chat, body names the model", "/pdk-chat", named, 200, cat(reads, target), response, 11},
+		{"chat, model filled in", "/pdk-chat", unnamed, 200, cat(reads, target, setBody), response, 12},
+		{"chat streamed, body names the model", "/pdk-chat", withStream(named), 200, cat(reads, target, stream), nil, 9},
+		{"chat streamed, model filled in", "/pdk-chat", withStream(unnamed), 200, cat(reads, target, setBody, stream), nil, 10},
+		{"rejected: other model", "/pdk-chat", `{"model":"` + otherModel + `","messages":[{"role":"user","content":"x"}]}`, 400, cat(reads, exit), nil, 4},
+		{"rejected: bad JSON", "/pdk-chat", `{"messages":`, 400, cat(reads, exit), nil, 4},
+		{"rejected streamed: no model id", "/pdk-chat", withStream(`{"model":"a/b/c","messages":[{"role":"user","content":"x"}]}`), 400, cat(reads, exit), nil, 4},
+		{"rejected: spooled body over the limit", "/pdk-chat", chatBody(strings.Repeat("x", 9500)), 413, cat(reads[:1], exit), nil, 2},
+		// handlers.go's table says 1; exitError also logs every 5xx
+		// (FINDINGS.md, observations).
+		{"misconfigured instance", "/pdk-bad", named, 500, cat([]string{"kong.log.err"}, exit), nil, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := r.send(t, tc.path, tc.body, id(t))
+			require.Equal(t, tc.status, res.status, "body: %s", res.body)
+			calls := pdkCalls(t, r.recordFor(t, e2eID(t)))
+			access, resp := callList(calls["access"]), callList(calls["response"])
+			t.Logf("PDK calls: access %d, response %d, total %d; access %v; response %v", len(access), len(resp), len(access)+len(resp), access, resp)
+			assert.Equal(t, sorted(tc.access), access, "access phase calls")
+			assert.Equal(t, sorted(tc.resp), resp, "response phase calls")
+			assert.Equal(t, tc.total, len(access)+len(resp))
+			for phase, m := range calls {
+				if phase != "access" && phase != "response" {
+					assert.Empty(t, m, "no calls in %s", phase)
+				}
+			}
+		})
+	}
+}
+
+// callList expands a method → count map into a sorted list of calls.
+func callList(m map[string]int) []string {
+	var out []string
+	for name, n := range m {
+		for i := 0; i < n; i++ {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
+
