@@ -92,4 +92,3 @@ func sorted(s []string) []string {
 	sort.Strings(out)
 	return out
 }
-
