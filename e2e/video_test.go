@@ -428,3 +428,27 @@ func TestVideoErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestEmbeddingsVideoUpstreamReset: an upstream that resets the connection
+// must give the client a 502 in the OpenAI shape on the embeddings and
+// video routes too (finding F1: today Kong's bare 500).
+func TestEmbeddingsVideoUpstreamReset(t *testing.T) {
+	t.Parallel()
+	knownBug(t, "F1")
+	r := startRig(t,
+		route{path: "/emb", config: embedConfig(hfToken, "", "")},
+		route{path: "/video", config: videoConfig(hfToken, videoModel, "")},
+	)
+	for _, tc := range []struct{ name, route, body string }{
+		{"embeddings", "/emb", `{"model":"` + pooledModel + `","input":"a"}`},
+		{"video", "/video", `{"prompt":"a cat"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			id := reqID(t)
+			res := r.post(t, tc.route, tc.body, "X-E2E-Id", id, "X-Hfsim-Fault", hfsim.FaultReset)
+			require.Len(t, upstreamRequests(router, id), 1)
+			requireErrorBody(t, res, http.StatusBadGateway, "server_error", "")
+		})
+	}
+}
