@@ -34,7 +34,17 @@ import (
 //	  streamed / preserve request:
 //	  + kong.nginx.set_ctx                 buffered_proxying = false
 //	  + kong.response.set_header           X-Kong-LLM-Model (model_name_header, model known)
+//	  + kong.log.set_serialize_value       "ai.proxy", only with logging on (the response phase will not run)
 //	  rejected request: the three reads, then kong.response.exit.
+//	  + kong.log.set_serialize_value       "ai.proxy", only with logging on; then kong.log.warn
+//	                                       "[ai-proxy-hf] rejected request: ..." with log_statistics on
+//	                                       (a 5xx is logged at err whatever the settings)
+//	  credentials in Kong's own record (translate.LogEdits; none for the rows below):
+//	  + kong.log.set_serialize_value       per field: request.headers.<auth header> when it is not
+//	                                       Authorization (+1); query auth: request.querystring.<param>
+//	                                       and upstream_uri (+2); a rejected request's credential headers
+//	  + kong.request.get_scheme/host/port  and request.uri, request.url (+5) when the client sent a
+//	                                       credential in the query
 //
 //	response (buffered requests only; Kong skips it for streams)
 //	  kong.ctx.shared.get                  the state, or nil → implied by the config
@@ -42,6 +52,8 @@ import (
 //	  + kong.response.get_headers          only when the capability reads token headers (statistics on)
 //	  kong.service.response.get_raw_body  unless the capability does not need it
 //	                                       (video bytes: translate.ResponseBodyReader)
+//	  + kong.log.set_serialize_value       "ai.proxy", only with logging on: the whole record, one call
+//	  + kong.log.warn / kong.log.err        an upstream error / an error the plugin found
 //	  then one of: kong.response.exit      body changed (model rewritten, legacy shape, error normalised)
 //	               kong.response.set_header X-Kong-LLM-Model on an unchanged 2xx body (model_name_header)
 //	               nothing                 unchanged body, no header to add
@@ -49,21 +61,27 @@ import (
 // Per request type (model.name configured, auth header, no client
 // credential to clear; handlers_test.go asserts each row):
 //
-//	                                          access   response   total
-//	chat, body already names the model           7        4         11
-//	chat, model / options filled in (usual)      8        4         12
-//	chat or completions streamed                 9        -          9   (+1 set_raw_body if the body changes)
-//	completions on the router (translated)       8        4         12
-//	native /generate (mode carried)              8        4         12
-//	native /generate_stream                      9        -          9
-//	preserve (always unbuffered)                 9        -          9
-//	rejected (bad JSON, other model, ...)        4        -          4
-//	body over max_request_body_size (spooled)    2        -          2
-//	misconfigured instance                       1        -          1
+//	                                          logging off                 log_statistics on
+//	                                          access  response  total     access  response  total
+//	chat, body already names the model           7       4        11         8       5        13
+//	chat, model / options filled in (usual)      8       4        12         9       5        14
+//	chat or completions streamed                 9       -         9        10       -        10   (+1 set_raw_body if the body changes)
+//	completions on the router (translated)       8       4        12         9       6        15
+//	native /generate (mode carried)              8       4        12         8       6        14
+//	native /generate_stream                      9       -         9        10       -        10
+//	preserve (always unbuffered)                 9       -         9        10       -        10
+//	rejected (bad JSON, other model, ...)        4       -         4         6       -         6
+//	body over max_request_body_size (spooled)    2       -         2         4       -         4
+//	misconfigured instance                       2       -         2         2       -         2   (kong.log.err, exit; no record)
 //
 // (response: 4 = state get, status, body, and either set_header or exit.)
-// logging.log_statistics adds the state in access (one call) and, for
-// text-generation responses, the header read.
+// log_statistics adds, per request: the state in access (when not already
+// carried), the record (kong.log.set_serialize_value: in the response
+// phase, or in access for a stream or a rejection), the token-header read
+// of completions-on-the-router and native responses, and for a rejection
+// its warn line. log_payloads alone adds the same minus the header read and
+// the warn line. Asserted in handlers_test.go (TestAnalyticsCallBudget) and,
+// through the stand-in, in e2e/analytics_budget_test.go.
 
 // stateKey is the kong.ctx.shared key carrying translate.State to the
 // response phase, as a JSON string.
@@ -80,43 +98,46 @@ const maxHeaders = 1000
 // upstream. A request it rejects is answered here and never forwarded.
 func (i *Instance) Access(kong *pdk.PDK) {
 	defer recoverPanic(kong, "access")
+	start := time.Now()
 	if i.cfgErr != nil {
 		exitConfigError(kong, i.cfgErr)
 		return
 	}
 	in, err := i.readRequest(kong)
 	if err != nil {
-		exitError(kong, err)
+		i.reject(kong, in, err)
 		return
 	}
 	up, err := i.capability.Request(i.cfg, in)
 	if err != nil {
-		exitError(kong, err)
+		i.reject(kong, in, err)
 		return
 	}
-	if err := i.applyUpstream(kong, up); err != nil {
-		exitError(kong, err)
+	if err := i.applyUpstream(kong, in, up, start); err != nil {
+		i.reject(kong, in, err)
 	}
 }
 
-// readRequest makes the three reads every request needs.
+// readRequest makes the three reads every request needs. On an error the
+// request holds what was read before it (for the log record).
 func (i *Instance) readRequest(kong *pdk.PDK) (*translate.ClientRequest, error) {
+	in := &translate.ClientRequest{}
 	body, err := i.readBody(kong)
 	if err != nil {
-		return nil, err
+		return in, err
 	}
-	headers, err := kong.Request.GetHeaders(maxHeaders)
-	if err != nil {
+	in.Body = body
+	if in.Headers, err = kong.Request.GetHeaders(maxHeaders); err != nil {
 		// Kong's values reach Go as proto strings: a header that is not
 		// valid UTF-8 fails here, and that is the client's doing.
-		return nil, &translate.Error{Status: http.StatusBadRequest, Message: "the request headers could not be read (is a header value not valid UTF-8?)", Err: err}
+		return in, &translate.Error{Status: http.StatusBadRequest, Message: "the request headers could not be read (is a header value not valid UTF-8?)", Err: err}
 	}
 	pathQuery, err := kong.Request.GetPathWithQuery()
 	if err != nil {
-		return nil, &translate.Error{Status: http.StatusBadRequest, Message: "the request path could not be read (is it not valid UTF-8?)", Err: err}
+		return in, &translate.Error{Status: http.StatusBadRequest, Message: "the request path could not be read (is it not valid UTF-8?)", Err: err}
 	}
-	path, query, _ := strings.Cut(pathQuery, "?")
-	return &translate.ClientRequest{Path: path, Query: query, Headers: headers, Body: body}, nil
+	in.Path, in.Query, _ = strings.Cut(pathQuery, "?")
+	return in, nil
 }
 
 // readBody reads the client body. go-pdk's GetRawBody would read a body
@@ -153,7 +174,7 @@ func (i *Instance) readBody(kong *pdk.PDK) ([]byte, error) {
 }
 
 // applyUpstream makes the service-request calls for an upstream request.
-func (i *Instance) applyUpstream(kong *pdk.PDK, up *translate.UpstreamRequest) error {
+func (i *Instance) applyUpstream(kong *pdk.PDK, in *translate.ClientRequest, up *translate.UpstreamRequest, start time.Time) error {
 	if err := kong.Service.SetTarget(up.Host, up.Port); err != nil {
 		return internalError("could not set the upstream target", err)
 	}
@@ -190,10 +211,19 @@ func (i *Instance) applyUpstream(kong *pdk.PDK, up *translate.UpstreamRequest) e
 			return internalError("could not set the upstream body", err)
 		}
 	}
-	if up.Stream {
-		return i.streamResponse(kong, up)
+	if err := i.redactKongRecord(kong, in, up); err != nil {
+		return err
 	}
-	return i.carryState(kong, up.State)
+	if up.Stream {
+		if err := i.streamResponse(kong, up); err != nil {
+			return err
+		}
+		// No later phase of this plugin sees a streamed response: what
+		// access knows is all the record will hold.
+		rec := translate.AccessRecord(i.cfg, in, &up.State, nil, i.redact.WithRequest(i.cfg, in))
+		return i.writeRecord(kong, rec)
+	}
+	return i.carryState(kong, in, up.State, start)
 }
 
 // streamResponse switches Kong's buffering off for this request, so events
@@ -216,12 +246,17 @@ func (i *Instance) streamResponse(kong *pdk.PDK, up *translate.UpstreamRequest) 
 
 // carryState stores the state for the response phase, unless the response
 // phase can rebuild it from the config (one PDK call saved per request).
-func (i *Instance) carryState(kong *pdk.PDK, st translate.State) error {
-	if st == translate.ImpliedState(i.cfg) && !i.cfg.Logging.LogStatistics {
+// With logging on it always travels: it carries the start time and the
+// request payload to the response phase, which writes the whole record.
+func (i *Instance) carryState(kong *pdk.PDK, in *translate.ClientRequest, st translate.State, start time.Time) error {
+	if st == translate.ImpliedState(i.cfg) && !translate.Logged(i.cfg) {
 		return nil
 	}
 	if i.cfg.Logging.LogStatistics {
-		st.StartedAt = time.Now().UnixMilli()
+		st.StartedAt = start.UnixMilli()
+	}
+	if i.cfg.Logging.LogPayloads {
+		st.Payload = translate.RequestPayload(i.cfg, in, i.redact.WithRequest(i.cfg, in))
 	}
 	raw, err := json.Marshal(st)
 	if err != nil {
@@ -243,25 +278,50 @@ func (i *Instance) Response(kong *pdk.PDK) {
 	}
 	st, err := i.loadState(kong)
 	if err != nil {
-		exitError(kong, err)
+		implied := translate.ImpliedState(i.cfg)
+		i.fail(kong, &implied, nil, err)
 		return
 	}
 	in, err := i.readResponse(kong, st)
 	if err != nil {
-		exitError(kong, err)
+		i.fail(kong, st, nil, err)
 		return
 	}
 	out, err := i.capability.Response(i.cfg, st, in)
 	if err != nil {
-		e := translate.AsError(err)
-		logError(kong, e)
-		exitError(kong, e)
+		i.fail(kong, st, in, err)
 		return
 	}
+	// Written before the answer: kong.response.exit never returns.
+	rec := translate.ResponseRecord(i.cfg, st, in, out, nil, latency(st), i.redact)
+	if err := i.writeRecord(kong, rec); err != nil {
+		logError(kong, i.redact, translate.AsError(err))
+	}
 	if out.Error != nil {
-		_ = kong.Log.Warn(fmt.Sprintf("ai-proxy-hf: upstream answered %d for model %s: %s", out.Status, st.Model, out.Error.Message))
+		logWarn(kong, i.redact, fmt.Sprintf("upstream answered %d for model %s: %s: %s", out.Status, st.Model, out.Error.TypeName(), out.Error.Message))
 	}
 	i.sendResponse(kong, st, in, out)
+}
+
+// fail answers a buffered request with an error the plugin found (the
+// upstream's answer unusable, or a PDK call failing): record and log line
+// first, since kong.response.exit never returns.
+func (i *Instance) fail(kong *pdk.PDK, st *translate.State, in *translate.UpstreamResponse, err error) {
+	e := translate.AsError(err)
+	rec := translate.ResponseRecord(i.cfg, st, in, nil, e, latency(st), i.redact)
+	if werr := i.writeRecord(kong, rec); werr != nil {
+		logError(kong, i.redact, translate.AsError(werr))
+	}
+	logError(kong, i.redact, e)
+	exitWith(kong, e)
+}
+
+// latency is meta.llm_latency: milliseconds from the start of access to now.
+func latency(st *translate.State) int64 {
+	if st.StartedAt == 0 {
+		return 0
+	}
+	return time.Now().UnixMilli() - st.StartedAt
 }
 
 // loadState reads the state carried from access, or the one the config
@@ -327,12 +387,12 @@ func (i *Instance) sendResponse(kong *pdk.PDK, st *translate.State, in *translat
 	}
 	if out.Status != in.Status {
 		if err := kong.Response.SetStatus(out.Status); err != nil {
-			logError(kong, internalError("could not set the response status", err))
+			logError(kong, i.redact, internalError("could not set the response status", err))
 		}
 	}
 	if wantModel {
 		if err := kong.Response.SetHeader(modelHeader, "huggingface/"+st.Model); err != nil {
-			logError(kong, internalError("could not set the "+modelHeader+" header", err))
+			logError(kong, i.redact, internalError("could not set the "+modelHeader+" header", err))
 		}
 	}
 }
@@ -342,12 +402,41 @@ func internalError(msg string, err error) *translate.Error {
 	return &translate.Error{Status: http.StatusInternalServerError, Message: "ai-proxy-hf: " + msg, Type: "server_error", Err: err}
 }
 
-// exitError answers the client with an error in the OpenAI shape.
+// reject answers a request the access phase refused (or failed to
+// forward): the record and the log line first, since kong.response.exit
+// never returns. A client error (4xx) is logged at warn only with
+// log_statistics on, so that statistics off keeps the call budget; a 5xx
+// is always logged at err.
+func (i *Instance) reject(kong *pdk.PDK, in *translate.ClientRequest, err error) {
+	e := translate.AsError(err)
+	// The client's own credentials, left on a request the plugin did not
+	// forward, stay off the record whatever the logging settings.
+	_ = i.redactKongRecord(kong, in, nil)
+	redact := i.redact.WithRequest(i.cfg, in)
+	if werr := i.writeRecord(kong, translate.AccessRecord(i.cfg, in, nil, e, redact)); werr != nil {
+		logError(kong, redact, translate.AsError(werr))
+	}
+	switch {
+	case !e.IsClientError():
+		logError(kong, redact, e)
+	case i.cfg.Logging.LogStatistics:
+		logWarn(kong, redact, "rejected request: "+e.Error())
+	}
+	exitWith(kong, e)
+}
+
+// exitError answers the client with an error in the OpenAI shape, logging
+// a 5xx. It is for failures before any config is usable: no record.
 func exitError(kong *pdk.PDK, err error) {
 	e := translate.AsError(err)
 	if e.Status >= 500 {
-		logError(kong, e)
+		logError(kong, nil, e)
 	}
+	exitWith(kong, e)
+}
+
+// exitWith answers the client with e in the OpenAI shape.
+func exitWith(kong *pdk.PDK, e *translate.Error) {
 	h := map[string][]string{"Content-Type": {"application/json"}}
 	for k, v := range e.Headers {
 		h[k] = []string{v}
@@ -366,12 +455,6 @@ func exitConfigError(kong *pdk.PDK, err error) {
 	})
 }
 
-// logError writes an error line an operator can grep for. The message and
-// cause never hold config secrets: they name fields, not values.
-func logError(kong *pdk.PDK, e *translate.Error) {
-	_ = kong.Log.Err("ai-proxy-hf: " + e.Error())
-}
-
 // recoverPanic turns a panic in a handler into a 500 in the OpenAI shape.
 // go-pdk has no recover: without this a panic kills the plugin server and
 // every request in flight with it.
@@ -380,7 +463,7 @@ func recoverPanic(kong *pdk.PDK, phase string) {
 	if r == nil {
 		return
 	}
-	_ = kong.Log.Err(fmt.Sprintf("ai-proxy-hf: panic in %s: %v", phase, r))
+	_ = kong.Log.Err(fmt.Sprintf("%spanic in %s: %v", logPrefix, phase, r))
 	e := &translate.Error{Status: http.StatusInternalServerError, Message: "internal error in the ai-proxy-hf plugin (" + phase + ")", Type: "server_error"}
 	kong.Response.Exit(e.Status, e.Body(), map[string][]string{"Content-Type": {"application/json"}})
 }

@@ -76,7 +76,7 @@ func TestAccessChatCallBudget(t *testing.T) {
 			assert.Nil(t, f.exit)
 			assert.Equal(t, "router.huggingface.co", f.target.Host)
 			assert.EqualValues(t, 443, f.target.Port)
-			assert.Equal(t, "https", f.scheme)
+			assert.Equal(t, "https", f.upScheme)
 			assert.Equal(t, "/v1/chat/completions", f.path)
 			assert.Equal(t, []string{"Bearer hf_secret"}, f.setHdrs["authorization"])
 			assert.NotContains(t, f.setHdrs, "host")
@@ -101,13 +101,23 @@ func TestAccessClearsClientCredentials(t *testing.T) {
 		body:      []byte(`{"model":"` + chatModel + `","messages":[{"role":"user","content":"hi"}]}`),
 		headers:   map[string][]string{"apikey": {"kong-key"}, "authorization": {"Basic dTpw"}, "x-api-key": {"k"}, "accept": {"*/*"}},
 		pathQuery: "/chat?apikey=kong-key&beta=true",
+		scheme:    "http", host: "gw.local", port: 8000,
 	}
 	f.run(t, i.Access)
 	assert.ElementsMatch(t, []string{"apikey", "x-api-key"}, f.cleared, "authorization is the configured header: replaced, not cleared")
 	assert.Equal(t, []string{"Bearer hf_secret"}, f.setHdrs["authorization"])
 	require.NotNil(t, f.rawQuery)
 	assert.Equal(t, "beta=true", *f.rawQuery)
-	assert.Equal(t, calls(readCalls, targetCalls, []string{"kong.service.request.clear_header", "kong.service.request.clear_header", "kong.service.request.set_raw_query"}), f.calls)
+	// The client's key in the query stays in Kong's request.uri and
+	// request.url (the original request line) whatever the plugin forwards:
+	// both are rewritten, which needs the scheme, host and port (issue 6;
+	// only a request with a credential in its query pays these 5 calls).
+	assert.Equal(t, calls(readCalls, targetCalls, []string{"kong.service.request.clear_header", "kong.service.request.clear_header", "kong.service.request.set_raw_query"},
+		[]string{"kong.request.get_scheme", "kong.request.get_host", "kong.request.get_port", "kong.log.set_serialize_value", "kong.log.set_serialize_value"}), f.calls)
+	assert.Equal(t, map[string]any{
+		"request.uri": "/chat?apikey=REDACTED&beta=true",
+		"request.url": "http://gw.local:8000/chat?apikey=REDACTED&beta=true",
+	}, f.serialized)
 }
 
 func TestAccessRejectsWithoutForwarding(t *testing.T) {
@@ -315,7 +325,11 @@ func TestResponseTokenHeadersReadOnlyWhenAsked(t *testing.T) {
 	r := &fakeKong{shared: a.shared, status: 200, upstreamBd: []byte(`[{"generated_text":"four five"}]`),
 		respHdrs: map[string][]string{"x-prompt-tokens": {"3"}, "x-generated-tokens": {"2"}}}
 	r.run(t, i.Response)
-	assert.Equal(t, []string{"kong.ctx.shared.get", "kong.service.response.get_status", "kong.response.get_headers", "kong.service.response.get_raw_body", "kong.response.exit"}, r.calls)
+	assert.Equal(t, []string{"kong.ctx.shared.get", "kong.service.response.get_status", "kong.response.get_headers", "kong.service.response.get_raw_body",
+		"kong.log.set_serialize_value", "kong.response.exit"}, r.calls, "statistics on: the record is one more call")
+	rec := r.serialized["ai.proxy"].(map[string]any)
+	assert.Equal(t, map[string]any{"prompt_tokens": 3.0, "completion_tokens": 2.0, "total_tokens": 5.0, "cost": 0.0,
+		"time_per_token": rec["usage"].(map[string]any)["time_per_token"], "time_to_first_token": rec["meta"].(map[string]any)["llm_latency"]}, rec["usage"])
 	require.NotNil(t, r.exit)
 	assert.JSONEq(t, `{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}`, gjson.GetBytes(r.exit.Body, "usage").Raw)
 	assert.Equal(t, "text_completion", gjson.GetBytes(r.exit.Body, "object").String())

@@ -28,11 +28,14 @@ type fakeKong struct {
 	status     int
 	respHdrs   map[string][]string
 	upstreamBd []byte
+	scheme     string // kong.request.get_scheme; host, port likewise
+	host       string
+	port       int
 
 	// Recorded.
 	calls    []string
 	target   *kong_plugin_protocol.Target
-	scheme   string
+	upScheme string
 	path     string
 	setHdrs  map[string][]string
 	cleared  []string
@@ -42,6 +45,8 @@ type fakeKong struct {
 	respSet  map[string]string
 	exit     *kong_plugin_protocol.ExitArgs
 	logs     []string
+	// serialized holds kong.log.set_serialize_value calls: key → value.
+	serialized map[string]any
 }
 
 // run calls handler with a PDK wired to the fake and returns when the
@@ -51,7 +56,7 @@ func (f *fakeKong) run(t *testing.T, handler func(*pdk.PDK)) {
 	if f.shared == nil {
 		f.shared = map[string]any{}
 	}
-	f.ctxSet, f.respSet = map[string]any{}, map[string]string{}
+	f.ctxSet, f.respSet, f.serialized = map[string]any{}, map[string]string{}, map[string]any{}
 	plugSide, kongSide := net.Pipe()
 	done := make(chan error, 1)
 	go func() { done <- f.serve(kongSide) }()
@@ -126,7 +131,7 @@ func (f *fakeKong) handle(name string, args []byte) (reply []byte, stop bool, er
 		}
 		switch name {
 		case "kong.service.request.set_scheme":
-			f.scheme = s.V
+			f.upScheme = s.V
 		case "kong.service.request.set_path":
 			f.path = s.V
 		case "kong.service.request.clear_header":
@@ -183,6 +188,19 @@ func (f *fakeKong) handle(name string, args []byte) (reply []byte, stop bool, er
 		}
 		f.respSet[kv.K] = kv.V.GetStringValue()
 		return nil, false, nil
+	case "kong.log.set_serialize_value":
+		var kv kong_plugin_protocol.KV
+		if err := proto.Unmarshal(args, &kv); err != nil {
+			return nil, false, err
+		}
+		f.serialized[kv.K] = kv.V.AsInterface()
+		return nil, false, nil
+	case "kong.request.get_scheme":
+		return out(&kong_plugin_protocol.String{V: f.scheme})
+	case "kong.request.get_host":
+		return out(&kong_plugin_protocol.String{V: f.host})
+	case "kong.request.get_port":
+		return out(&kong_plugin_protocol.Int{V: int32(f.port)})
 	case "kong.service.response.get_status":
 		return out(&kong_plugin_protocol.Int{V: int32(f.status)})
 	case "kong.service.response.get_raw_body":

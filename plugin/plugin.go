@@ -17,6 +17,8 @@ type Instance struct {
 	cfg *schema.Config
 	// capability serves the config's route_type / llm_format.
 	capability translate.Capability
+	// redact removes the config's secrets from what the plugin logs.
+	redact *translate.Redactor
 	// cfgErr is a config the Go side rejected. It must not fail the start
 	// (go-pdk would drop the connection and Kong would retry for ever), so
 	// the instance starts and every request it serves gets a 500 naming it.
@@ -31,6 +33,7 @@ func (i *Instance) UnmarshalJSON(raw []byte) error {
 	i.cfg, i.cfgErr = schema.Parse(raw)
 	if i.cfgErr == nil {
 		i.capability, i.cfgErr = translate.For(i.cfg)
+		i.redact = translate.NewRedactor(i.cfg)
 	}
 	return nil
 }

@@ -15,7 +15,9 @@
 //	FillOptions, HFOptionHeaders      model.options merged (request wins), x-use-cache / x-wait-for-model
 //	StreamRequested                   response_streaming allow / deny / always
 //	UpstreamError                     HF error bodies → OpenAI error shape, Retry-After
-//	UsageFrom*, EstimateTokens        token counts for analytics
+//	UsageFrom*, EstimatePrompt        token counts for analytics
+//	AccessRecord, ResponseRecord      the ai.proxy log record (analytics.go)
+//	Redactor, LogEdits                secrets kept out of every log (redact.go)
 package translate
 
 import (
@@ -101,6 +103,10 @@ type State struct {
 	PromptTokens int `json:"p,omitempty"`
 	// Inputs is the number of inputs sent (embeddings), to check the answer.
 	Inputs int `json:"n,omitempty"`
+	// Payload is ai.proxy.payload.request (logging.log_payloads): the
+	// client body as logged (secrets removed, capped at PayloadLimit), set
+	// by the handler. The response phase writes the whole record at once.
+	Payload string `json:"q,omitempty"`
 }
 
 // ImpliedState is the State the response phase assumes when access carried
