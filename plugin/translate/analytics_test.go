@@ -379,7 +379,7 @@ func TestLogEdits(t *testing.T) {
 		{
 			name: "query auth: the param in the querystring and upstream_uri (dots escaped)",
 			cfg:  query, in: &ClientRequest{Path: "/chat", Query: "a=1"},
-			up: &UpstreamRequest{Path: "/v1/chat/completions", Query: q("a=1&hf.token=p1234")},
+			up:   &UpstreamRequest{Path: "/v1/chat/completions", Query: q("a=1&hf.token=p1234")},
 			want: []LogEdit{{`request.querystring.hf\.token`, "REDACTED"}, {"upstream_uri", "/v1/chat/completions?a=1&hf.token=REDACTED"}},
 		},
 		{
