@@ -249,6 +249,19 @@ func FormatLuaNumber(f float64) string {
 	return s
 }
 
+// tokenStart turns Go's syntax error offset (bytes read, the bad byte
+// last) into cjson's 1-based position of the start of the bad token.
+func tokenStart(b []byte, offset int) int {
+	i := offset - 1
+	if i >= len(b) {
+		i = len(b) - 1
+	}
+	for i > 0 && !strings.ContainsRune(" \t\r\n{}[],:\"", rune(b[i-1])) {
+		i--
+	}
+	return i + 1
+}
+
 // decodeJSON decodes one JSON document like cjson.decode, with messages
 // shaped like cjson's ("Expected value but found T_END at character 1").
 func decodeJSON(b []byte, v any) error {
@@ -260,7 +273,7 @@ func decodeJSON(b []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return fmt.Errorf("Expected value but found invalid token at character %d", se.Offset) //nolint:staticcheck // cjson's message
+			return fmt.Errorf("Expected value but found invalid token at character %d", tokenStart(b, int(se.Offset))) //nolint:staticcheck // cjson's message
 		}
 		return fmt.Errorf("Expected value but found invalid token at character 1: %w", err) //nolint:staticcheck // cjson's message
 	}
