@@ -74,6 +74,38 @@ func TestTextgenPDKCalls(t *testing.T) {
 	}
 }
 
+// TestTextgenPDKCallsWithStatistics: the same budget with
+// logging.log_statistics on (handlers.go's second column): the state
+// carried to the response phase and the ai.proxy record cost one call
+// each, a rejection adds the record and a warn line.
+func TestTextgenPDKCallsWithStatistics(t *testing.T) {
+	t.Parallel()
+	r := startRig(t, route{path: "/pdk-stats", config: chatConf(t, "logging", `{"log_statistics":true}`)})
+	named := `{"model":"` + chatModel + `","messages":[{"role":"user","content":"count my calls"}]}`
+	for _, tc := range []struct {
+		name, body              string
+		status                  int
+		access, response, total int
+	}{
+		{"chat, body names the model", named, 200, 8, 5, 13},
+		{"chat, model filled in", chatBody("count my calls"), 200, 9, 5, 14},
+		{"chat streamed, body names the model", withStream(named), 200, 10, 0, 10},
+		{"rejected", `{"model":"` + otherModel + `","messages":[{"role":"user","content":"x"}]}`, 400, 6, 0, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := r.send(t, "/pdk-stats", tc.body, id(t))
+			require.Equal(t, tc.status, res.status, "body: %s", res.body)
+			calls := pdkCalls(t, r.recordFor(t, e2eID(t)))
+			access, resp := callList(calls["access"]), callList(calls["response"])
+			t.Logf("PDK calls with log_statistics: access %d, response %d, total %d; access %v; response %v", len(access), len(resp), len(access)+len(resp), access, resp)
+			assert.Len(t, access, tc.access, "access phase calls")
+			assert.Len(t, resp, tc.response, "response phase calls")
+			assert.Equal(t, tc.total, len(access)+len(resp))
+		})
+	}
+}
+
 // callList expands a method → count map into a sorted list of calls.
 func callList(m map[string]int) []string {
 	var out []string
