@@ -50,6 +50,9 @@ import (
 //	  kong.ctx.shared.get                  the state, or nil → implied by the config
 //	  kong.service.response.get_status
 //	  + kong.response.get_headers          only when the capability reads token headers (statistics on)
+//	  + kong.nginx.get_ctx                 only on a 5xx: buffered_proxying; nil when Kong answered
+//	                                       itself (upstream refused, reset, timed out) → 502/504 exit
+//	                                       in the OpenAI shape instead of the body read
 //	  kong.service.response.get_raw_body  unless the capability does not need it
 //	                                       (video bytes: translate.ResponseBodyReader)
 //	  + kong.log.set_serialize_value       "ai.proxy", only with logging on: the whole record, one call
@@ -363,10 +366,42 @@ func (i *Instance) readResponse(kong *pdk.PDK, st *translate.State) (*translate.
 	if r, ok := i.capability.(translate.ResponseBodyReader); ok && !r.ReadsResponseBody(status, in.Headers) {
 		return in, nil
 	}
+	if status >= 500 || status == 0 {
+		if err := kongAnswered(kong, status); err != nil {
+			return nil, err
+		}
+	}
 	if in.Body, err = kong.ServiceResponse.GetRawBody(); err != nil {
 		return nil, internalError("could not read the upstream body", err)
 	}
 	return in, nil
+}
+
+// kongAnswered turns a 5xx that Kong made itself into the client's error.
+// When the upstream refused the connection, reset it or passed the
+// service's timeouts, Kong's error handler answered inside the buffered
+// subrequest and set buffered_proxying to nil (kong/error_handlers.lua);
+// the response phase still runs, but there is no service body, and
+// kong.service.response.get_raw_body would raise a Lua error that fails the
+// whole event into Kong's bare 500. Asked only on a 5xx, so an upstream's
+// answer costs no extra call.
+func kongAnswered(kong *pdk.PDK, status int) error {
+	v, err := kong.Nginx.GetCtxAny("buffered_proxying")
+	if err != nil {
+		return internalError("could not read Kong's buffering state", err)
+	}
+	if b, _ := v.(bool); b {
+		return nil
+	}
+	if status == http.StatusGatewayTimeout {
+		return &translate.Error{Status: status, Type: "server_error", Code: "upstream_timeout",
+			Message: "the upstream did not answer within the service's timeouts (Kong answered 504)"}
+	}
+	if status == 0 {
+		status = http.StatusBadGateway
+	}
+	return &translate.Error{Status: status, Type: "server_error", Code: "upstream_unreachable",
+		Message: fmt.Sprintf("the upstream could not be reached or closed the connection without an answer (Kong answered %d)", status)}
 }
 
 // sendResponse answers the client: exit when the body changes, else only

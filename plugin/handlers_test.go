@@ -358,7 +358,7 @@ func TestResponseVideoBytesNotRead(t *testing.T) {
 	}{
 		{"mp4 bytes", 200, "video/mp4", calls(head, []string{"kong.response.set_header"})},
 		{"json job", 200, "application/json", calls(head, []string{"kong.service.response.get_raw_body", "kong.response.set_header"})},
-		{"error", 503, "application/json", calls(head, []string{"kong.service.response.get_raw_body", "kong.log.warn", "kong.response.exit"})},
+		{"error", 503, "application/json", calls(head, []string{"kong.nginx.get_ctx", "kong.service.response.get_raw_body", "kong.log.warn", "kong.response.exit"})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -367,5 +367,26 @@ func TestResponseVideoBytesNotRead(t *testing.T) {
 			r.run(t, i.Response)
 			assert.Equal(t, tc.want, r.calls)
 		})
+	}
+}
+
+// After an upstream reset or timeout Kong's error handler has answered and
+// cleared buffered_proxying: the response phase must not ask for the
+// service body (Kong raises, and the client gets a bare 500) but answer the
+// status in the OpenAI shape.
+func TestResponseKongAnsweredItself(t *testing.T) {
+	i := instance(t, chatConfig(""))
+	for _, tc := range []struct {
+		status int
+		code   string
+	}{{502, "upstream_unreachable"}, {504, "upstream_timeout"}} {
+		f := &fakeKong{status: tc.status, kongAnswered: true}
+		f.run(t, i.Response)
+		require.NotNil(t, f.exit)
+		assert.EqualValues(t, tc.status, f.exit.Status)
+		assert.Equal(t, tc.code, gjson.GetBytes(f.exit.Body, "error.code").String())
+		assert.Equal(t, "server_error", gjson.GetBytes(f.exit.Body, "error.type").String())
+		assert.NotContains(t, f.calls, "kong.service.response.get_raw_body")
+		assert.Contains(t, f.calls, "kong.nginx.get_ctx")
 	}
 }

@@ -28,9 +28,12 @@ type fakeKong struct {
 	status     int
 	respHdrs   map[string][]string
 	upstreamBd []byte
-	scheme     string // kong.request.get_scheme; host, port likewise
-	host       string
-	port       int
+	// kongAnswered: Kong's error handler answered (upstream reset or
+	// timed out) and cleared buffered_proxying.
+	kongAnswered bool
+	scheme       string // kong.request.get_scheme; host, port likewise
+	host         string
+	port         int
 
 	// Recorded.
 	calls    []string
@@ -201,6 +204,15 @@ func (f *fakeKong) handle(name string, args []byte) (reply []byte, stop bool, er
 		return out(&kong_plugin_protocol.String{V: f.host})
 	case "kong.request.get_port":
 		return out(&kong_plugin_protocol.Int{V: int32(f.port)})
+	case "kong.nginx.get_ctx":
+		var k kong_plugin_protocol.String
+		if err := proto.Unmarshal(args, &k); err != nil {
+			return nil, false, err
+		}
+		if k.V == "buffered_proxying" && !f.kongAnswered {
+			return out(structpb.NewBoolValue(true))
+		}
+		return out(structpb.NewNullValue())
 	case "kong.service.response.get_status":
 		return out(&kong_plugin_protocol.Int{V: int32(f.status)})
 	case "kong.service.response.get_raw_body":
