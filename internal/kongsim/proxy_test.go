@@ -761,3 +761,30 @@ func TestLogPhaseRunsForGlobalPluginsOnNoRoute(t *testing.T) {
 	assert.Contains(t, string(raw), `"status":404`)
 	assert.Contains(t, string(raw), `"source":"kong"`)
 }
+
+func TestStreamCutMidBodyReachesTheClientTruncated(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		_, _ = io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		if hj, ok := w.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				_ = c.Close()
+			}
+		}
+	}))
+	defer up.Close()
+	r := startRig(t, kongYAML(up.URL, globalPlugin))
+	req, err := http.NewRequest("GET", r.k.ProxyURL()+"/r1", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Test-Access", "stream")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	assert.Equal(t, "data: one\n\n", string(b))
+	assert.Error(t, err, "nginx closes the connection: no terminating chunk")
+	rec := r.record(t, 1)
+	assert.Equal(t, float64(200), rec["response"].(map[string]any)["status"], "the log phase still runs")
+}
