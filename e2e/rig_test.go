@@ -73,7 +73,9 @@ func runMain(m *testing.M) int {
 	}
 	defer router.Close(context.Background())
 	os.Setenv("AI_PROXY_HF_ROUTER_URL", routerURL)
-	return m.Run()
+	// The secret scan runs after every test, parallel ones included
+	// (secrets_test.go).
+	return afterSuite(m.Run())
 }
 
 // rig is one running Kong stand-in with the plugin, configured by a kong.yaml.
@@ -178,6 +180,9 @@ func startRig(t *testing.T, routes ...route) *rig {
 	r.k = k
 	t.Cleanup(func() {
 		k.Close()
+		// Everything the rig logged joins the transcript for the secret
+		// scan: file-log's records and Kong's error log.
+		keepRigLogs(r)
 		if t.Failed() {
 			t.Logf("kong error log:\n%s\nstand-in stderr:\n%s", r.errlog.String(), r.stderr.String())
 		}

@@ -14,9 +14,11 @@ import (
 // call: Kong's serializer creates the "ai" table from the dotted key.
 const recordKey = "ai.proxy"
 
-// logPrefix starts every line the plugin writes to Kong's error log, so an
-// operator can grep for it.
-const logPrefix = "[ai-proxy-hf] "
+// logPrefix starts the lines the plugin writes to Kong's error log. It is
+// empty: Kong already namespaces a plugin's kong.log with its name, so every
+// line reads "[ai-proxy-hf] <message>" (a prefix of our own would show
+// twice). Operators grep for "[ai-proxy-hf]".
+const logPrefix = ""
 
 // writeRecord sends the ai.proxy record with one
 // kong.log.set_serialize_value call; a nil record costs nothing. Kong
@@ -49,9 +51,17 @@ func setSerializeValue(kong *pdk.PDK, key string, v any) error {
 // Kong redacts itself, and no credential in the query). up is nil for a
 // rejected request.
 func (i *Instance) redactKongRecord(kong *pdk.PDK, in *translate.ClientRequest, up *translate.UpstreamRequest) error {
-	edits, uri, urlNeeded := translate.LogEdits(i.cfg, in, up)
-	if urlNeeded {
-		edits = append(edits, translate.LogEdit{Key: "request.url", Value: requestURL(kong, uri)})
+	e := translate.LogEdits(i.cfg, in, up)
+	edits := e.Edits
+	if e.URI != "" {
+		edits = append(edits, translate.LogEdit{Key: "request.url", Value: requestURL(kong, e.URI)})
+	}
+	if e.UpstreamQuery != "" {
+		v := translate.Redacted
+		if p, err := kong.Nginx.GetVar("upstream_uri"); err == nil && p != "" {
+			v = p + "?" + e.UpstreamQuery
+		}
+		edits = append(edits, translate.LogEdit{Key: "upstream_uri", Value: v})
 	}
 	for _, e := range edits {
 		if err := setSerializeValue(kong, e.Key, e.Value); err != nil {
@@ -81,7 +91,8 @@ func requestURL(kong *pdk.PDK, uri string) string {
 	return fmt.Sprintf("%s://%s:%d%s", scheme, host, port, uri)
 }
 
-// logError writes an error line an operator can grep for ("[ai-proxy-hf]").
+// logError writes an error line an operator can grep for (Kong prefixes it
+// with "[ai-proxy-hf]").
 // Messages name fields, not values; redact removes any secret value that an
 // upstream message might still echo.
 func logError(kong *pdk.PDK, redact *translate.Redactor, e *translate.Error) {

@@ -129,7 +129,7 @@ func TestAnalyticsCallBudget(t *testing.T) {
 		f := &fakeKong{}
 		f.run(t, i.Access)
 		assert.Equal(t, []string{"kong.log.err", "kong.response.exit"}, f.calls)
-		assert.True(t, strings.HasPrefix(f.logs[0], "kong.log.err [ai-proxy-hf] 500 ai-proxy-hf is misconfigured"), f.logs[0])
+		assert.True(t, strings.HasPrefix(f.logs[0], "kong.log.err 500 ai-proxy-hf is misconfigured"), f.logs[0])
 	})
 }
 
@@ -171,7 +171,7 @@ func TestAnalyticsRecordsAndLogLines(t *testing.T) {
 		rec := a.serialized["ai.proxy"].(map[string]any)
 		assert.Equal(t, map[string]any{"status": 400.0, "type": "invalid_request_error", "source": "plugin",
 			"message": "content-type header does not match request body, or bad JSON formatting"}, rec["error"])
-		assert.Equal(t, []string{"kong.log.warn [ai-proxy-hf] rejected request: 400 content-type header does not match request body, or bad JSON formatting"}, a.logs)
+		assert.Equal(t, []string{"kong.log.warn rejected request: 400 content-type header does not match request body, or bad JSON formatting"}, a.logs)
 	})
 	t.Run("upstream error: record with the error, warn line", func(t *testing.T) {
 		i := New().(*Instance)
@@ -180,7 +180,7 @@ func TestAnalyticsRecordsAndLogLines(t *testing.T) {
 		r.run(t, i.Response)
 		rec := r.serialized["ai.proxy"].(map[string]any)
 		assert.Equal(t, map[string]any{"status": 429.0, "type": "rate_limit_error", "code": "overloaded", "source": "upstream", "message": "Model is overloaded"}, rec["error"])
-		assert.Equal(t, []string{"kong.log.warn [ai-proxy-hf] upstream answered 429 for model " + chatModel + ": rate_limit_error: Model is overloaded"}, r.logs)
+		assert.Equal(t, []string{"kong.log.warn upstream answered 429 for model " + chatModel + ": rate_limit_error: Model is overloaded"}, r.logs)
 		assert.Equal(t, []string{"kong.ctx.shared.get", "kong.service.response.get_status", "kong.service.response.get_raw_body", "kong.log.set_serialize_value", "kong.log.warn", "kong.response.exit"}, r.calls)
 	})
 	t.Run("the plugin's 502: one err line", func(t *testing.T) {
@@ -189,7 +189,7 @@ func TestAnalyticsRecordsAndLogLines(t *testing.T) {
 		r := &fakeKong{status: 200, upstreamBd: []byte(`{"foo":1}`)}
 		r.run(t, i.Response)
 		require.Len(t, r.logs, 1)
-		assert.True(t, strings.HasPrefix(r.logs[0], "kong.log.err [ai-proxy-hf] 502 "), r.logs[0])
+		assert.True(t, strings.HasPrefix(r.logs[0], "kong.log.err 502 "), r.logs[0])
 		assert.Equal(t, "plugin", r.serialized["ai.proxy"].(map[string]any)["error"].(map[string]any)["source"])
 	})
 	t.Run("no secret in the record or the lines", func(t *testing.T) {

@@ -34,6 +34,7 @@ type fakeKong struct {
 	scheme       string // kong.request.get_scheme; host, port likewise
 	host         string
 	port         int
+	vars         map[string]string // kong.nginx.get_var
 
 	// Recorded.
 	calls    []string
@@ -198,6 +199,12 @@ func (f *fakeKong) handle(name string, args []byte) (reply []byte, stop bool, er
 		}
 		f.serialized[kv.K] = kv.V.AsInterface()
 		return nil, false, nil
+	case "kong.nginx.get_var":
+		var k kong_plugin_protocol.String
+		if err := proto.Unmarshal(args, &k); err != nil {
+			return nil, false, err
+		}
+		return out(&kong_plugin_protocol.String{V: f.vars[k.V]})
 	case "kong.request.get_scheme":
 		return out(&kong_plugin_protocol.String{V: f.scheme})
 	case "kong.request.get_host":

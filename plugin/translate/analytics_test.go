@@ -353,7 +353,8 @@ func TestLogEdits(t *testing.T) {
 		in      *ClientRequest
 		up      *UpstreamRequest // nil: rejected
 		want    []LogEdit
-		wantURL bool
+		wantURI string
+		wantUpQ string
 	}{
 		{
 			name: "the usual request: Authorization, which Kong redacts itself: no edit",
@@ -387,23 +388,22 @@ func TestLogEdits(t *testing.T) {
 			cfg:  bearer, in: &ClientRequest{Path: "/chat", Query: "apikey=k1&b=2&apikey=k2"},
 			up:      &UpstreamRequest{Path: "/v1/chat/completions", Query: q("b=2")},
 			want:    []LogEdit{{"request.uri", "/chat?apikey=REDACTED&b=2&apikey=REDACTED"}},
-			wantURL: true,
+			wantURI: "/chat?apikey=REDACTED&b=2&apikey=REDACTED",
 		},
 		{
-			name: "rejected with a query credential: querystring and uri",
+			name: "rejected with a query credential: querystring, uri, and upstream_uri from Kong's path",
 			cfg:  bearer, in: &ClientRequest{Path: "/chat", Query: "access_token=t&flag"},
 			want:    []LogEdit{{"request.querystring.access_token", "REDACTED"}, {"request.uri", "/chat?access_token=REDACTED&flag"}},
-			wantURL: true,
+			wantURI: "/chat?access_token=REDACTED&flag",
+			wantUpQ: "access_token=REDACTED&flag",
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, uri, needURL := LogEdits(tc.cfg, tc.in, tc.up)
-			assert.Equal(t, tc.want, got)
-			assert.Equal(t, tc.wantURL, needURL)
-			if needURL {
-				assert.Equal(t, tc.want[len(tc.want)-1].Value, uri)
-			}
+			got := LogEdits(tc.cfg, tc.in, tc.up)
+			assert.Equal(t, tc.want, got.Edits)
+			assert.Equal(t, tc.wantURI, got.URI)
+			assert.Equal(t, tc.wantUpQ, got.UpstreamQuery)
 		})
 	}
 }

@@ -153,11 +153,26 @@ type LogEdit struct {
 	Value string
 }
 
-// LogEdits lists the edits that keep credentials out of the fields Kong's
-// serializer fills from the request (kong/pdk/log.lua serialize): a request
-// header or query parameter holding a credential is written as REDACTED.
-// up is the forwarded request, nil for one the plugin rejected (then the
-// client's headers and query are logged as sent).
+// KongRecordEdits is what keeps credentials out of the fields Kong's
+// serializer fills from the request (kong/pdk/log.lua serialize).
+type KongRecordEdits struct {
+	// Edits are set as they are.
+	Edits []LogEdit
+	// URI, when not empty, is request.uri with its credentials redacted
+	// (already in Edits); request.url must be rewritten too, as
+	// scheme://host:port followed by URI, which only Kong can tell.
+	URI string
+	// UpstreamQuery, when not empty, is the query of a rejected request's
+	// upstream_uri with its credentials redacted: Kong built upstream_uri
+	// from the route's path and the client's query before the plugin ran,
+	// so it must be rewritten as that path (Kong's to tell) + "?" + this.
+	UpstreamQuery string
+}
+
+// LogEdits lists the edits that keep credentials out of Kong's own part of
+// the record: a request header or query parameter holding a credential is
+// written as REDACTED. up is the forwarded request, nil for one the plugin
+// rejected (then the client's headers and query are logged as sent).
 //
 //   - request.headers.<name>: the configured auth header (unless it is
 //     authorization or proxy-authorization, which Kong redacts itself) and,
@@ -165,14 +180,12 @@ type LogEdit struct {
 //     clears them from a forwarded one, which also takes them off the record)
 //   - request.querystring.<name>: credential parameters left in the query
 //     (the configured auth param, or a rejected request's)
-//   - upstream_uri: the upstream path and query, when the query holds one
-//   - request.uri: the client's path and query, when the client sent one in
-//     the query; then request.url must be rewritten too, and urlNeeded says
-//     so: its scheme, host and port are Kong's to tell (the handler asks),
-//     its path and query are uri.
-func LogEdits(cfg *schema.Config, in *ClientRequest, up *UpstreamRequest) (edits []LogEdit, uri string, urlNeeded bool) {
+//   - upstream_uri: when its query holds one
+//   - request.uri and request.url: when the client sent one in the query
+func LogEdits(cfg *schema.Config, in *ClientRequest, up *UpstreamRequest) KongRecordEdits {
+	var out KongRecordEdits
 	if in == nil {
-		return nil, "", false
+		return out
 	}
 	for _, h := range secretHeaders(cfg) {
 		present := len(in.Headers[h]) > 0
@@ -181,7 +194,7 @@ func LogEdits(cfg *schema.Config, in *ClientRequest, up *UpstreamRequest) (edits
 			present = (present && !contains(up.ClearHeaders, h)) || set
 		}
 		if present {
-			edits = append(edits, LogEdit{Key: "request.headers." + serializeKey(h), Value: Redacted})
+			out.Edits = append(out.Edits, LogEdit{Key: "request.headers." + serializeKey(h), Value: Redacted})
 		}
 	}
 	query := in.Query
@@ -190,17 +203,20 @@ func LogEdits(cfg *schema.Config, in *ClientRequest, up *UpstreamRequest) (edits
 	}
 	redactedQuery, names := redactQuery(cfg, query)
 	for _, n := range names {
-		edits = append(edits, LogEdit{Key: "request.querystring." + serializeKey(n), Value: Redacted})
+		out.Edits = append(out.Edits, LogEdit{Key: "request.querystring." + serializeKey(n), Value: Redacted})
 	}
-	if up != nil && len(names) > 0 {
-		edits = append(edits, LogEdit{Key: "upstream_uri", Value: up.Path + "?" + redactedQuery})
+	switch {
+	case len(names) == 0:
+	case up != nil:
+		out.Edits = append(out.Edits, LogEdit{Key: "upstream_uri", Value: up.Path + "?" + redactedQuery})
+	default:
+		out.UpstreamQuery = redactedQuery
 	}
 	if clientQuery, clientNames := redactQuery(cfg, in.Query); len(clientNames) > 0 {
-		uri = in.Path + "?" + clientQuery
-		edits = append(edits, LogEdit{Key: "request.uri", Value: uri})
-		urlNeeded = true
+		out.URI = in.Path + "?" + clientQuery
+		out.Edits = append(out.Edits, LogEdit{Key: "request.uri", Value: out.URI})
 	}
-	return edits, uri, urlNeeded
+	return out
 }
 
 // redactQuery replaces the values of credential parameters in a raw query,
