@@ -304,10 +304,29 @@ func (k *Kong) rebuild(s *Snapshot) {
 
 func (k *Kong) currentIterator() *iterator { return k.it.Load() }
 
+// loopbackOnly refuses an address the stand-in must not bind: it serves
+// on loopback only (kong.conf's listeners are already mapped there).
+func loopbackOnly(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("listen address %q: the stand-in binds loopback addresses only", addr)
+	}
+	return nil
+}
+
 func (k *Kong) listen() error {
 	proxy := k.opts.ProxyAddr
 	if proxy == "" {
 		proxy = k.set.proxyAddr
+	}
+	if err := loopbackOnly(proxy); err != nil {
+		return err
 	}
 	pl, err := net.Listen("tcp", proxy)
 	if err != nil {
@@ -322,6 +341,9 @@ func (k *Kong) listen() error {
 		admin = k.set.adminAddr
 	}
 	if admin != "" {
+		if err := loopbackOnly(admin); err != nil {
+			return err
+		}
 		al, err := net.Listen("tcp", admin)
 		if err != nil {
 			return fmt.Errorf("admin_listen %s: %w", admin, err)

@@ -3,6 +3,7 @@ package kongsim_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ai-proxy-hf/ai-proxy-hf/internal/kongsim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -787,4 +789,42 @@ func TestStreamCutMidBodyReachesTheClientTruncated(t *testing.T) {
 	assert.Error(t, err, "nginx closes the connection: no terminating chunk")
 	rec := r.record(t, 1)
 	assert.Equal(t, float64(200), rec["response"].(map[string]any)["status"], "the log phase still runs")
+}
+
+func TestHTTPSUpstreamWithSNI(t *testing.T) {
+	var sni atomic.Value
+	up := httptest.NewUnstartedServer(http.HandlerFunc(echoHandler))
+	up.TLS = &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		sni.Store(h.ServerName)
+		return nil, nil
+	}}
+	up.StartTLS()
+	defer up.Close()
+	port := up.Listener.Addr().(*net.TCPAddr).Port
+	cfg := fmt.Sprintf(`_format_version: "3.0"
+services:
+- name: tls
+  url: https://localhost:%d/base
+  routes:
+  - name: tls
+    paths: ["/tls"]
+`, port)
+	r := startRig(t, cfg)
+	res, body := r.do(t, "GET", "/tls/x", nil, nil)
+	require.Equal(t, 200, res.StatusCode, "body: %s", body)
+	e := decodeEcho(t, body)
+	assert.Equal(t, "/base/x", e.URI)
+	assert.Equal(t, fmt.Sprintf("localhost:%d", port), e.Host)
+	assert.Equal(t, "localhost", sni.Load(), "proxy_ssl_name $upstream_host, without the port")
+}
+
+func TestNonLoopbackListenIsRefused(t *testing.T) {
+	prefix := t.TempDir()
+	_, err := kongsim.Start(context.Background(), kongsim.Options{
+		Environ:   []string{"KONG_PREFIX=" + prefix, "KONG_DATABASE=off", "KONG_PROXY_ACCESS_LOG=off"},
+		ProxyAddr: "0.0.0.0:0", ErrorLog: &syncBuffer{}, Stderr: &syncBuffer{},
+		Config: kongsim.NewStaticConfig(&kongsim.Snapshot{}),
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "loopback")
 }
