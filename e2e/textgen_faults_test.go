@@ -61,10 +61,9 @@ func TestTextgenFaults(t *testing.T) {
 		hfsim.FaultWrongShape:        {status: 502, typ: "server_error", code: "bad_upstream_response", msg: `the upstream answered 200 without "choices"; expected an OpenAI chat.completion`},
 		// The upstream resets the connection: Kong's error handler answers
 		// in the buffered subrequest and clears buffered_proxying, then the
-		// plugin's response phase runs. It must answer a 502 in the OpenAI
-		// shape without reading the service body (Kong raises on that
-		// call now). See e2e/FINDINGS.md F1.
-		hfsim.FaultReset: {status: 502, typ: "server_error", code: "*", msg: "*"},
+		// plugin's response phase runs and must answer a 502 in the OpenAI
+		// shape without reading the service body (FINDINGS.md F1).
+		hfsim.FaultReset: {status: 502, typ: "server_error", code: "upstream_unreachable", msg: "*"},
 		// A body cut short: Kong answers itself before any response
 		// handler runs (res.truncated → ngx.status = res.status, error
 		// handler), so the status stays the upstream's 200 with Kong's
@@ -129,9 +128,6 @@ func TestTextgenFaults(t *testing.T) {
 			require.True(t, ok, "no expectation for fault %s (stream %v)", mode, stream)
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				if mode == hfsim.FaultReset && !stream {
-					knownBug(t, "F1")
-				}
 				h := with(id(t), "X-Hfsim-Fault", mode)
 				switch mode {
 				case hfsim.FaultSlowFirstByte:
@@ -159,13 +155,12 @@ func TestTextgenFaults(t *testing.T) {
 	}
 
 	// slow_first_byte past the service's read_timeout: Kong times out. On
-	// a buffered request the plugin's response phase then runs on Kong's
-	// error page, as after a reset (FINDINGS.md F1).
+	// a buffered request the plugin's response phase then runs after Kong's
+	// error page, as after a reset (FINDINGS.md F1): a 504 in the OpenAI shape.
 	t.Run("slow first byte past read_timeout", func(t *testing.T) {
 		t.Parallel()
-		knownBug(t, "F1")
 		res := r.send(t, "/f-slow", chatBody("slow"), with(id(t), "X-Hfsim-Fault", hfsim.FaultSlowFirstByte, "X-Hfsim-First-Byte-Delay", "3s"))
-		checkFault(t, res, nil, faultWant{status: 504, typ: "server_error", code: "*", msg: "*"})
+		checkFault(t, res, nil, faultWant{status: 504, typ: "server_error", code: "upstream_timeout", msg: "*"})
 	})
 	t.Run("slow first byte past read_timeout stream", func(t *testing.T) {
 		t.Parallel()
@@ -257,16 +252,13 @@ func TestTextgenFaultsOtherRoutes(t *testing.T) {
 				}
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
-					if mode == hfsim.FaultReset && !stream {
-						knownBug(t, "F1")
-					}
 					res, readErr := r.sendLoose(t, path, body, with(id(t), "X-Hfsim-Fault", mode))
 					require.NoError(t, readErr)
 					if mode == hfsim.FaultReset {
 						if stream {
 							checkFault(t, res, nil, faultWant{status: 502, kong: true, msg: "An invalid response was received from the upstream server"})
 						} else {
-							checkFault(t, res, nil, faultWant{status: 502, typ: "server_error", code: "*", msg: "*"})
+							checkFault(t, res, nil, faultWant{status: 502, typ: "server_error", code: "upstream_unreachable", msg: "*"})
 						}
 						return
 					}

@@ -38,26 +38,39 @@ func TestTextgenPDKCalls(t *testing.T) {
 	}
 	named := `{"model":"` + chatModel + `","messages":[{"role":"user","content":"count my calls"}]}`
 	unnamed := chatBody("count my calls")
+	// An upstream error: Kong's buffering state is checked before the
+	// body (a 5xx only), the error is logged, then answered.
+	upstreamErr := []string{"kong.ctx.shared.get", "kong.service.response.get_status", "kong.nginx.get_ctx", "kong.service.response.get_raw_body", "kong.log.warn", "kong.response.exit"}
+	// Kong answered itself (upstream reset): no body read.
+	kongErr := []string{"kong.ctx.shared.get", "kong.service.response.get_status", "kong.nginx.get_ctx", "kong.log.err", "kong.response.exit"}
 	for _, tc := range []struct {
 		name, path, body string
+		fault            string
 		status           int
 		access, resp     []string
 		total            int
 	}{
-		{"chat, body names the model", "/pdk-chat", named, 200, cat(reads, target), response, 11},
-		{"chat, model filled in", "/pdk-chat", unnamed, 200, cat(reads, target, setBody), response, 12},
-		{"chat streamed, body names the model", "/pdk-chat", withStream(named), 200, cat(reads, target, stream), nil, 9},
-		{"chat streamed, model filled in", "/pdk-chat", withStream(unnamed), 200, cat(reads, target, setBody, stream), nil, 10},
-		{"rejected: other model", "/pdk-chat", `{"model":"` + otherModel + `","messages":[{"role":"user","content":"x"}]}`, 400, cat(reads, exit), nil, 4},
-		{"rejected: bad JSON", "/pdk-chat", `{"messages":`, 400, cat(reads, exit), nil, 4},
-		{"rejected streamed: no model id", "/pdk-chat", withStream(`{"model":"a/b/c","messages":[{"role":"user","content":"x"}]}`), 400, cat(reads, exit), nil, 4},
-		{"rejected: spooled body over the limit", "/pdk-chat", chatBody(strings.Repeat("x", 9500)), 413, cat(reads[:1], exit), nil, 2},
+		{"chat, body names the model", "/pdk-chat", named, "", 200, cat(reads, target), response, 11},
+		{"chat, model filled in", "/pdk-chat", unnamed, "", 200, cat(reads, target, setBody), response, 12},
+		{"chat streamed, body names the model", "/pdk-chat", withStream(named), "", 200, cat(reads, target, stream), nil, 9},
+		{"chat streamed, model filled in", "/pdk-chat", withStream(unnamed), "", 200, cat(reads, target, setBody, stream), nil, 10},
+		{"rejected: other model", "/pdk-chat", `{"model":"` + otherModel + `","messages":[{"role":"user","content":"x"}]}`, "", 400, cat(reads, exit), nil, 4},
+		{"rejected: bad JSON", "/pdk-chat", `{"messages":`, "", 400, cat(reads, exit), nil, 4},
+		{"rejected streamed: no model id", "/pdk-chat", withStream(`{"model":"a/b/c","messages":[{"role":"user","content":"x"}]}`), "", 400, cat(reads, exit), nil, 4},
+		{"rejected: spooled body over the limit", "/pdk-chat", chatBody(strings.Repeat("x", 9500)), "", 413, cat(reads[:1], exit), nil, 2},
 		// The 500 is logged (kong.log.err), then answered.
-		{"misconfigured instance", "/pdk-bad", named, 500, cat([]string{"kong.log.err"}, exit), nil, 2},
+		{"misconfigured instance", "/pdk-bad", named, "", 500, cat([]string{"kong.log.err"}, exit), nil, 2},
+		{"upstream 503 loading", "/pdk-chat", named, "loading", 503, cat(reads, target), upstreamErr, 13},
+		{"upstream 429 (no buffering check)", "/pdk-chat", named, "overloaded", 429, cat(reads, target), cat(upstreamErr[:2], upstreamErr[3:]), 12},
+		{"upstream reset", "/pdk-chat", named, "reset", 502, cat(reads, target), kongErr, 12},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res := r.send(t, tc.path, tc.body, id(t))
+			h := id(t)
+			if tc.fault != "" {
+				h["X-Hfsim-Fault"] = tc.fault
+			}
+			res := r.send(t, tc.path, tc.body, h)
 			require.Equal(t, tc.status, res.status, "body: %s", res.body)
 			calls := pdkCalls(t, r.recordFor(t, e2eID(t)))
 			access, resp := callList(calls["access"]), callList(calls["response"])
