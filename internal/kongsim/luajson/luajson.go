@@ -15,7 +15,6 @@ import (
 	"math"
 	"sort"
 	"strconv"
-	"unicode/utf8"
 )
 
 // Null is cjson.null (== ngx.null): a JSON null kept as a value.
@@ -231,6 +230,3 @@ func writeString(b *bytes.Buffer, s string) {
 	}
 	b.WriteByte('"')
 }
-
-// ValidUTF8 reports whether s can travel in a proto3 string field.
-func ValidUTF8(s string) bool { return utf8.ValidString(s) }

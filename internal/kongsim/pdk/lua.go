@@ -42,13 +42,6 @@ func errTimer() error {
 	return &LuaError{Msg: "API disabled in the current context", TimerContext: true}
 }
 
-// AsRaised tells whether err is raised on Kong's side (as opposed to
-// returned): raised errors skip the retry logic.
-func AsRaised(err error) bool {
-	var le *LuaError
-	return errors.As(err, &le)
-}
-
 // Lua values in Go: nil, bool, float64, string, []any (a sequence; nil
 // elements are holes), map[string]any (a hash table).
 

@@ -78,20 +78,6 @@ func (p *Plugin) Counters() Counters {
 	}
 }
 
-// RunningInstances returns plugin id → instance id of the started
-// instances Kong would reuse.
-func (p *Plugin) RunningInstances() map[string]int32 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := map[string]int32{}
-	for k, v := range p.running {
-		if v.hasID {
-			out[k] = v.id
-		}
-	}
-	return out
-}
-
 // ErrRetriesExhausted is returned when the stand-in stops Kong's endless
 // retry loop.
 var ErrRetriesExhausted = errors.New("kongsim: event retries exhausted")
