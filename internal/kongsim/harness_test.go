@@ -147,6 +147,25 @@ func (r *rig) record(t *testing.T, n int) map[string]any {
 	return m
 }
 
+// recordFor waits for the log record of the request with the given
+// X-Kong-Request-Id (log phases finish in any order).
+func (r *rig) recordFor(t *testing.T, id string) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for n := 1; ; n++ {
+		recs, err := r.k.WaitRecords(ctx, n)
+		require.NoError(t, err, "no log record for request %s", id)
+		for _, raw := range recs {
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(raw, &m))
+			if m["request"].(map[string]any)["id"] == id {
+				return m
+			}
+		}
+	}
+}
+
 // echo is an upstream that answers with what it received.
 type echoed struct {
 	Method  string              `json:"method"`

@@ -158,13 +158,18 @@ func (k *Kong) serialize(rc *reqCtx, end time.Time) (map[string]any, error) {
 		"headers":     reqHeaders,
 		"size":        float64(rc.reqLength + bodySize),
 	}
+	// var.upstream_status or ctx.buffered_status or "": a string of every
+	// try's status when nginx proxied the main request, the captured
+	// subrequest's status (a number) when Kong buffered.
 	var upstreamStatus any = ""
-	if st.UpstreamStatus != 0 && !st.Buffered() {
-		upstreamStatus = strconv.Itoa(st.UpstreamStatus)
+	if len(rc.tryStatuses) > 0 && !rc.subrequest {
+		parts := make([]string, len(rc.tryStatuses))
+		for i, s := range rc.tryStatuses {
+			parts[i] = strconv.Itoa(s)
+		}
+		upstreamStatus = strings.Join(parts, ", ")
 	} else if bs, ok := st.Ctx["buffered_status"]; ok {
 		upstreamStatus = bs
-	} else if st.UpstreamStatus != 0 {
-		upstreamStatus = strconv.Itoa(st.UpstreamStatus)
 	}
 	kongLatency := 0.0
 	if v, ok := st.Ctx["KONG_PROXY_LATENCY"].(float64); ok {

@@ -53,7 +53,10 @@ type reqCtx struct {
 	streamed     bool // headers and body already went out while streaming
 	aborted      bool // the client connection must be cut (truncated stream)
 	upstreamURL  string
-	record       map[string]any
+	// tryStatuses is $upstream_status, one status per try; subrequest
+	// marks a buffered request, whose main request has no such variable.
+	tryStatuses []int
+	subrequest  bool
 }
 
 func nowMS(t time.Time) float64 { return float64(t.UnixMilli()) }

@@ -307,7 +307,7 @@ func TestExitInAccess(t *testing.T) {
 	assert.Empty(t, body)
 	assert.Equal(t, int64(0), hits.Load(), "no upstream call after exit")
 
-	rec := r.record(t, 2)
+	rec := r.recordFor(t, res.Header.Get("X-Kong-Request-Id"))
 	assert.Equal(t, "kong", rec["source"])
 	assert.Equal(t, float64(204), rec["response"].(map[string]any)["status"])
 
@@ -513,10 +513,27 @@ services:
 			assert.Contains(t, string(body), `"message":"The upstream server is timing out"`)
 		})
 	}
-	rec := r.record(t, 1)
+	r.record(t, 4)
+	find := func(streamed bool) map[string]any {
+		for _, raw := range r.k.Records() {
+			var rec map[string]any
+			require.NoError(t, json.Unmarshal(raw, &rec))
+			req := rec["request"].(map[string]any)
+			_, hasHeader := req["headers"].(map[string]any)["x-test-access"]
+			if req["uri"] == "/dead" && hasHeader == streamed {
+				return rec
+			}
+		}
+		t.Fatalf("no record for /dead (streamed %v)", streamed)
+		return nil
+	}
+	rec := find(false)
 	tries := rec["tries"].([]any)
 	assert.Len(t, tries, 3, "connection failures are retried up to the service's retries")
 	assert.Equal(t, "failed", tries[0].(map[string]any)["state"])
+	assert.Equal(t, float64(502), rec["upstream_status"], "buffered: the error page's status, as a number")
+	assert.Equal(t, "502, 502, 502", find(true)["upstream_status"], "streamed: $upstream_status lists every try")
+	assert.Contains(t, r.errlog.String(), "connect() failed (111: Connection refused) while connecting to upstream")
 }
 
 func TestTruncatedBufferedBody(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ai-proxy-hf/ai-proxy-hf/internal/kongsim/errlog"
@@ -174,19 +175,38 @@ func (k *Kong) callUpstream(rc *reqCtx) (*upstreamCall, *upstreamErr) {
 		st.Release()
 		call, uerr := k.tryUpstream(rc, method, scheme, addr, uri, hostHeader, hdr, body, to)
 		if uerr == nil {
+			rc.tryStatuses = append(rc.tryStatuses, call.res.StatusCode)
 			return call, nil
 		}
+		rc.tryStatuses = append(rc.tryStatuses, uerr.status)
 		last = uerr
 		st.Acquire()
 		tryRec["state"] = "failed"
 		tryRec["code"] = float64(uerr.status)
 		st.Release()
-		k.errlog.Write(errlog.Err, rc.logReq(false), fmt.Sprintf("%v while connecting to upstream, upstream: %q", uerr.err, rc.upstreamURL))
+		k.errlog.Write(errlog.Err, rc.logReq(false), fmt.Sprintf("%s, upstream: %q", nginxUpstreamError(uerr.err), rc.upstreamURL))
 		if !isConnectError(uerr.err) {
 			break // the request reached the upstream: nginx does not retry it
 		}
 	}
 	return nil, last
+}
+
+// nginxUpstreamError words an upstream failure as nginx's error log does.
+func nginxUpstreamError(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connect() failed (111: Connection refused) while connecting to upstream"
+	case isConnectError(err) && isTimeout(err):
+		return "upstream timed out (110: Connection timed out) while connecting to upstream"
+	case isTimeout(err) || strings.Contains(err.Error(), "timed out"):
+		return "upstream timed out (110: Connection timed out) while reading response header from upstream"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "recv() failed (104: Connection reset by peer) while reading response header from upstream"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "upstream prematurely closed connection while reading response header from upstream"
+	}
+	return err.Error() + " while reading response header from upstream"
 }
 
 func isConnectError(err error) bool {
@@ -341,6 +361,7 @@ func upstreamHeaderTable(h http.Header) map[string]any {
 // what a handler sent with exit) goes out.
 func (k *Kong) bufferedProxy(rc *reqCtx) {
 	st := rc.st
+	rc.subrequest = true
 	k.counters.buffered.Add(1)
 	call, uerr := k.callUpstream(rc)
 	var status int
