@@ -73,6 +73,9 @@ import (
 //	native /generate (mode carried)              8       4        12         8       6        14
 //	native /generate_stream                      9       -         9        10       -        10
 //	preserve (always unbuffered)                 9       -         9        10       -        10
+//	embeddings (state always carried)            9       5        14         9       6        15
+//	video, JSON job                              9       5        14         9       6        15
+//	video, video/mp4 bytes (body left unread)    9       4        13         9       5        14
 //	rejected (bad JSON, other model, ...)        4       -         4         6       -         6
 //	body over max_request_body_size (spooled)    2       -         2         4       -         4
 //	misconfigured instance                       2       -         2         2       -         2   (kong.log.err, exit; no record)
@@ -83,7 +86,7 @@ import (
 // phase, or in access for a stream or a rejection), the token-header read
 // of completions-on-the-router and native responses, and for a rejection
 // its warn line. log_payloads alone adds the same minus the header read and
-// the warn line. Asserted in handlers_test.go (TestAnalyticsCallBudget) and,
+// the warn line. Asserted in analytics_test.go (TestAnalyticsCallBudget) and,
 // through the stand-in, in e2e/analytics_budget_test.go.
 
 // stateKey is the kong.ctx.shared key carrying translate.State to the
