@@ -70,9 +70,18 @@
 //     X-Kong-*-Latency, X-Kong-Request-Id per the headers property);
 //     client bodies above client_body_buffer_size in
 //     <prefix>/client_body_temp; the access log line.
-//   - log record: kong.log.serialize's fields (authorization REDACTED),
-//     set_serialize_value's dotted keys; the bundled file-log plugin
-//     (config.path, reopen) appends one cjson line per request.
+//   - buffered upstream failures: the error page is produced inside Kong's
+//     subrequest (Kong.handle_error on the shared ctx: KONG_UNEXPECTED,
+//     buffered_proxying cleared), so the response handlers run with the
+//     502/504 and kong.service.response.get_raw_body raises; a body cut
+//     after the headers is "truncated": ngx.status = res.status (the
+//     upstream's, e.g. 200) or 502, then Kong's error handler.
+//   - log record: kong.log.serialize's fields (authorization REDACTED,
+//     upstream_status a string of every try when streamed, the captured
+//     status as a number when buffered), set_serialize_value's dotted
+//     keys; the bundled file-log plugin (config.path, reopen) appends one
+//     cjson line per request, plus "kongsim": {"pdk_calls": ...} unless
+//     Options.NoPDKCallsInLog; plugins' kong.log.serialize never has it.
 //
 // Knowingly not reproduced: TLS listeners, HTTP/2, gRPC, websockets,
 // regex route paths (and so uri captures), header-based routing,
