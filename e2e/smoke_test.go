@@ -12,13 +12,14 @@ import (
 // and the answer comes back as an OpenAI chat completion.
 func TestSmokeChat(t *testing.T) {
 	r := startRig(t, route{path: "/chat", config: `{"route_type":"llm/v1/chat","auth":{"header_name":"Authorization","header_value":"Bearer ` + hfToken + `"},"model":{"provider":"huggingface","name":"meta-llama/Llama-3.3-70B-Instruct"}}`})
-	res := r.post(t, "/chat", `{"messages":[{"role":"user","content":"What is 1 + 1?"}]}`, "X-E2E-Id", t.Name())
+	id := reqID(t)
+	res := r.post(t, "/chat", `{"messages":[{"role":"user","content":"What is 1 + 1?"}]}`, "X-E2E-Id", id)
 	require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
 	m := res.json(t)
 	require.Equal(t, "chat.completion", m["object"])
 	require.Equal(t, "meta-llama/Llama-3.3-70B-Instruct", m["model"])
 	require.Equal(t, "huggingface/meta-llama/Llama-3.3-70B-Instruct", res.header.Get("X-Kong-LLM-Model"))
-	ups := upstreamRequests(router, t.Name())
+	ups := upstreamRequests(router, id)
 	require.Len(t, ups, 1)
 	require.Equal(t, "/v1/chat/completions", ups[0].Path)
 	require.Equal(t, "Bearer "+hfToken, ups[0].Header.Get("Authorization"))

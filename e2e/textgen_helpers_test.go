@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -254,15 +253,4 @@ func (r *rig) sendLoose(t *testing.T, path, body string, headers map[string]stri
 	b, rerr := io.ReadAll(res.Body)
 	keep(b)
 	return response{status: res.StatusCode, header: res.Header, body: b}, rerr
-}
-
-// knownBug skips a check that fails because of a bug reported in
-// e2e/FINDINGS.md and not fixed yet, so the package stays green, unless
-// E2E_KNOWN_BUGS=1: then the check runs, and fails until the fix lands.
-func knownBug(t *testing.T, finding string) {
-	t.Helper()
-	if os.Getenv("E2E_KNOWN_BUGS") == "1" {
-		return
-	}
-	t.Skipf("known bug %s (see e2e/FINDINGS.md); run with E2E_KNOWN_BUGS=1 to check it", finding)
 }

@@ -430,11 +430,11 @@ func TestVideoErrors(t *testing.T) {
 }
 
 // TestEmbeddingsVideoUpstreamReset: an upstream that resets the connection
-// must give the client a 502 in the OpenAI shape on the embeddings and
-// video routes too (finding F1: today Kong's bare 500).
+// gives the client a 502 in the OpenAI shape on the embeddings and video
+// routes too (finding F1, fixed: Kong's error handler has answered and the
+// response phase must not ask for the service body).
 func TestEmbeddingsVideoUpstreamReset(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "F1")
 	r := startRig(t,
 		route{path: "/emb", config: embedConfig(hfToken, "", "")},
 		route{path: "/video", config: videoConfig(hfToken, videoModel, "")},
