@@ -369,32 +369,23 @@ func (s scope) owns(p *store.Plugin) bool {
 func (h *handler) plugins(w http.ResponseWriter, r *http.Request, rest []string, sc scope) {
 	switch {
 	case len(rest) == 0:
-		switch r.Method {
-		case http.MethodGet:
-			var docs []json.RawMessage
-			for _, p := range h.st.Snapshot().Plugins() {
-				if sc.owns(p) && matchesName(r, p.Name) {
-					docs = append(docs, p.Entity)
+		collection[*store.Plugin]{
+			kind: "plugins",
+			list: func() []json.RawMessage {
+				var docs []json.RawMessage
+				for _, p := range h.st.Snapshot().Plugins() {
+					if sc.owns(p) && matchesName(r, p.Name) {
+						docs = append(docs, p.Entity)
+					}
 				}
-			}
-			page(w, r, docs)
-		case http.MethodPost:
-			if h.readOnly(w, "create", "plugins") {
-				return
-			}
-			body, ok := h.pluginBody(w, r, "", sc)
-			if !ok {
-				return
-			}
-			p, errV := h.st.CreatePlugin(body)
-			if errV != nil {
-				writeErr(w, errV)
-				return
-			}
-			writeJSON(w, http.StatusCreated, p.Entity)
-		default:
-			methodNotAllowed(w)
-		}
+				return docs
+			},
+			body: func(w http.ResponseWriter, r *http.Request) (json.RawMessage, bool) {
+				return h.pluginBody(w, r, "", sc)
+			},
+			create: h.st.CreatePlugin,
+			doc:    func(e *store.Plugin) json.RawMessage { return e.Entity },
+		}.serve(h, w, r)
 	case len(rest) == 1 && sc.field == "" && rest[0] == "enabled":
 		h.only(w, r, http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
 			names := h.reg.Names()
@@ -498,15 +489,7 @@ func (h *handler) pluginBody(w http.ResponseWriter, r *http.Request, name string
 			obj = schema.Infer(obj)
 		}
 	}
-	if sc.field != "" {
-		obj[sc.field] = map[string]any{"id": sc.id}
-	}
-	body, err := json.Marshal(obj)
-	if err != nil {
-		message(w, http.StatusBadRequest, errBadJSON.Error())
-		return nil, false
-	}
-	return body, true
+	return scopedBody(w, obj, sc)
 }
 
 func (h *handler) bodyOK(w http.ResponseWriter, err error) bool {
@@ -559,30 +542,19 @@ func (h *handler) services(w http.ResponseWriter, r *http.Request, rest []string
 	sn := h.st.Snapshot()
 	switch {
 	case len(rest) == 0:
-		switch r.Method {
-		case http.MethodGet:
-			var docs []json.RawMessage
-			for _, s := range sn.Services() {
-				docs = append(docs, s.Entity)
-			}
-			page(w, r, docs)
-		case http.MethodPost:
-			if h.readOnly(w, "create", "services") {
-				return
-			}
-			body, ok := h.entityBody(w, r, kongschema.Services(), scope{})
-			if !ok {
-				return
-			}
-			s, errV := h.st.CreateService(body)
-			if errV != nil {
-				writeErr(w, errV)
-				return
-			}
-			writeJSON(w, http.StatusCreated, s.Entity)
-		default:
-			methodNotAllowed(w)
-		}
+		collection[*store.Service]{
+			kind: "services",
+			list: func() []json.RawMessage {
+				var docs []json.RawMessage
+				for _, s := range sn.Services() {
+					docs = append(docs, s.Entity)
+				}
+				return docs
+			},
+			body:   h.entityBody(kongschema.Services(), scope{}),
+			create: h.st.CreateService,
+			doc:    func(e *store.Service) json.RawMessage { return e.Entity },
+		}.serve(h, w, r)
 		return
 	}
 	svc, ok := sn.Service(rest[0])
@@ -606,36 +578,25 @@ func (h *handler) routes(w http.ResponseWriter, r *http.Request, rest []string, 
 	sn := h.st.Snapshot()
 	switch {
 	case len(rest) == 0:
-		switch r.Method {
-		case http.MethodGet:
-			var docs []json.RawMessage
-			for _, rt := range sn.Routes() {
-				if serviceID == "" || rt.ServiceID == serviceID {
-					docs = append(docs, rt.Entity)
-				}
-			}
-			page(w, r, docs)
-		case http.MethodPost:
-			if h.readOnly(w, "create", "routes") {
-				return
-			}
-			sc := scope{}
-			if serviceID != "" {
-				sc = scope{"service", serviceID}
-			}
-			body, ok := h.entityBody(w, r, kongschema.Routes(), sc)
-			if !ok {
-				return
-			}
-			rt, errV := h.st.CreateRoute(body)
-			if errV != nil {
-				writeErr(w, errV)
-				return
-			}
-			writeJSON(w, http.StatusCreated, rt.Entity)
-		default:
-			methodNotAllowed(w)
+		sc := scope{}
+		if serviceID != "" {
+			sc = scope{"service", serviceID}
 		}
+		collection[*store.Route]{
+			kind: "routes",
+			list: func() []json.RawMessage {
+				var docs []json.RawMessage
+				for _, rt := range sn.Routes() {
+					if serviceID == "" || rt.ServiceID == serviceID {
+						docs = append(docs, rt.Entity)
+					}
+				}
+				return docs
+			},
+			body:   h.entityBody(kongschema.Routes(), sc),
+			create: h.st.CreateRoute,
+			doc:    func(e *store.Route) json.RawMessage { return e.Entity },
+		}.serve(h, w, r)
 		return
 	}
 	rt, ok := sn.Route(rest[0])
@@ -657,30 +618,19 @@ func (h *handler) consumers(w http.ResponseWriter, r *http.Request, rest []strin
 	sn := h.st.Snapshot()
 	switch {
 	case len(rest) == 0:
-		switch r.Method {
-		case http.MethodGet:
-			var docs []json.RawMessage
-			for _, c := range sn.Consumers() {
-				docs = append(docs, c.Entity)
-			}
-			page(w, r, docs)
-		case http.MethodPost:
-			if h.readOnly(w, "create", "consumers") {
-				return
-			}
-			body, ok := h.entityBody(w, r, kongschema.Consumers(), scope{})
-			if !ok {
-				return
-			}
-			c, errV := h.st.CreateConsumer(body)
-			if errV != nil {
-				writeErr(w, errV)
-				return
-			}
-			writeJSON(w, http.StatusCreated, c.Entity)
-		default:
-			methodNotAllowed(w)
-		}
+		collection[*store.Consumer]{
+			kind: "consumers",
+			list: func() []json.RawMessage {
+				var docs []json.RawMessage
+				for _, c := range sn.Consumers() {
+					docs = append(docs, c.Entity)
+				}
+				return docs
+			},
+			body:   h.entityBody(kongschema.Consumers(), scope{}),
+			create: h.st.CreateConsumer,
+			doc:    func(e *store.Consumer) json.RawMessage { return e.Entity },
+		}.serve(h, w, r)
 		return
 	}
 	c, ok := sn.Consumer(rest[0])
@@ -698,14 +648,58 @@ func (h *handler) consumers(w http.ResponseWriter, r *http.Request, rest []strin
 	}
 }
 
-func (h *handler) entityBody(w http.ResponseWriter, r *http.Request, e *kongschema.Entity, sc scope) (json.RawMessage, bool) {
-	obj, form, err := readBody(r)
-	if !h.bodyOK(w, err) {
-		return nil, false
+// collection is an entity collection endpoint (/services, /routes,
+// /services/{x}/routes, /plugins, ...): GET pages through list(), POST
+// reads a body and creates the entity, answering 201 with its document.
+type collection[E any] struct {
+	kind   string // "services", ...: named in the read-only refusal
+	list   func() []json.RawMessage
+	body   func(http.ResponseWriter, *http.Request) (json.RawMessage, bool)
+	create func(json.RawMessage) (E, *kongschema.Error)
+	doc    func(E) json.RawMessage
+}
+
+func (c collection[E]) serve(h *handler, w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		page(w, r, c.list())
+	case http.MethodPost:
+		if h.readOnly(w, "create", c.kind) {
+			return
+		}
+		body, ok := c.body(w, r)
+		if !ok {
+			return
+		}
+		e, errV := c.create(body)
+		if errV != nil {
+			writeErr(w, errV)
+			return
+		}
+		writeJSON(w, http.StatusCreated, c.doc(e))
+	default:
+		methodNotAllowed(w)
 	}
-	if form {
-		obj = e.Infer(obj)
+}
+
+// entityBody reads the body of a service, route or consumer, typing form
+// values with the entity's schema and applying the nesting scope.
+func (h *handler) entityBody(e *kongschema.Entity, sc scope) func(http.ResponseWriter, *http.Request) (json.RawMessage, bool) {
+	return func(w http.ResponseWriter, r *http.Request) (json.RawMessage, bool) {
+		obj, form, err := readBody(r)
+		if !h.bodyOK(w, err) {
+			return nil, false
+		}
+		if form {
+			obj = e.Infer(obj)
+		}
+		return scopedBody(w, obj, sc)
 	}
+}
+
+// scopedBody sets the nesting scope's reference (the {x} of
+// /services/{x}/routes) on a read body and encodes it.
+func scopedBody(w http.ResponseWriter, obj map[string]any, sc scope) (json.RawMessage, bool) {
 	if sc.field != "" {
 		obj[sc.field] = map[string]any{"id": sc.id}
 	}
