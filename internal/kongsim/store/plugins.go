@@ -154,33 +154,15 @@ func replaceAt(list []*Plugin, i int, p *Plugin) []*Plugin {
 // resolvePluginRefs turns route/service/consumer given by name into ids.
 func resolvePluginRefs(view *Snapshot, body json.RawMessage) (json.RawMessage, *kongschema.Error) {
 	var errV *kongschema.Error
-	body, errV = resolveRef(body, "route", func(k string) (string, bool) {
-		r, ok := view.Route(k)
-		if !ok {
-			return "", false
-		}
-		return r.ID, true
-	}, "routes")
+	body, errV = resolveRef(body, "route", idOf(view.Route), "routes")
 	if errV != nil {
 		return nil, errV
 	}
-	body, errV = resolveRef(body, "service", func(k string) (string, bool) {
-		svc, ok := view.Service(k)
-		if !ok {
-			return "", false
-		}
-		return svc.ID, true
-	}, "services")
+	body, errV = resolveRef(body, "service", idOf(view.Service), "services")
 	if errV != nil {
 		return nil, errV
 	}
-	return resolveRef(body, "consumer", func(k string) (string, bool) {
-		c, ok := view.Consumer(k)
-		if !ok {
-			return "", false
-		}
-		return c.ID, true
-	}, "consumers")
+	return resolveRef(body, "consumer", idOf(view.Consumer), "consumers")
 }
 
 func (s *Store) buildPlugin(d *draft, body json.RawMessage, createdAt int64) (*Plugin, *kongschema.Error) {

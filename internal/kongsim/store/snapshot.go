@@ -29,62 +29,22 @@ func (s *Snapshot) Plugins() []*Plugin { return s.plugins }
 
 // Service finds a service by id or name (Kong's endpoint key).
 func (s *Snapshot) Service(idOrName string) (*Service, bool) {
-	for _, e := range s.services {
-		if e.ID == idOrName {
-			return e, true
-		}
-	}
-	for _, e := range s.services {
-		if e.Name != "" && e.Name == idOrName {
-			return e, true
-		}
-	}
-	return nil, false
+	return lookup(s.services, idOrName)
 }
 
 // Route finds a route by id or name.
 func (s *Snapshot) Route(idOrName string) (*Route, bool) {
-	for _, e := range s.routes {
-		if e.ID == idOrName {
-			return e, true
-		}
-	}
-	for _, e := range s.routes {
-		if e.Name != "" && e.Name == idOrName {
-			return e, true
-		}
-	}
-	return nil, false
+	return lookup(s.routes, idOrName)
 }
 
 // Consumer finds a consumer by id or username.
 func (s *Snapshot) Consumer(idOrName string) (*Consumer, bool) {
-	for _, e := range s.consumers {
-		if e.ID == idOrName {
-			return e, true
-		}
-	}
-	for _, e := range s.consumers {
-		if e.Username != "" && e.Username == idOrName {
-			return e, true
-		}
-	}
-	return nil, false
+	return lookup(s.consumers, idOrName)
 }
 
 // Plugin finds a plugin by id or instance_name (Kong's endpoint key).
 func (s *Snapshot) Plugin(idOrInstanceName string) (*Plugin, bool) {
-	for _, e := range s.plugins {
-		if e.ID == idOrInstanceName {
-			return e, true
-		}
-	}
-	for _, e := range s.plugins {
-		if e.InstanceName != "" && e.InstanceName == idOrInstanceName {
-			return e, true
-		}
-	}
-	return nil, false
+	return lookup(s.plugins, idOrInstanceName)
 }
 
 // RoutesOf lists the routes of a service.
@@ -159,6 +119,47 @@ func (s *Snapshot) GlobalPlugins() []*Plugin {
 		}
 	}
 	return out
+}
+
+// keyed entities are found by id or by an endpoint key (a service's or
+// route's name, a consumer's username, a plugin's instance_name).
+type keyed interface {
+	keys() (id, endpointKey string)
+}
+
+func (e *Service) keys() (string, string)  { return e.ID, e.Name }
+func (e *Route) keys() (string, string)    { return e.ID, e.Name }
+func (e *Consumer) keys() (string, string) { return e.ID, e.Username }
+func (e *Plugin) keys() (string, string)   { return e.ID, e.InstanceName }
+
+// lookup is Kong's select by endpoint key: an id match first, then a
+// non-empty endpoint key.
+func lookup[E keyed](list []E, idOrKey string) (E, bool) {
+	for _, e := range list {
+		if id, _ := e.keys(); id == idOrKey {
+			return e, true
+		}
+	}
+	for _, e := range list {
+		if _, key := e.keys(); key != "" && key == idOrKey {
+			return e, true
+		}
+	}
+	var none E
+	return none, false
+}
+
+// idOf turns a Snapshot lookup into resolveRef's find: the id of the
+// entity an id or endpoint key names.
+func idOf[E keyed](find func(string) (E, bool)) func(string) (string, bool) {
+	return func(idOrKey string) (string, bool) {
+		e, ok := find(idOrKey)
+		if !ok {
+			return "", false
+		}
+		id, _ := e.keys()
+		return id, true
+	}
 }
 
 func contains(list []string, s string) bool {

@@ -277,13 +277,7 @@ func (s *Store) buildRoute(d *draft, body json.RawMessage, createdAt int64) (*Ro
 	if errV != nil {
 		return nil, errV
 	}
-	body, errV = resolveRef(body, "service", func(k string) (string, bool) {
-		svc, ok := view.Service(k)
-		if !ok {
-			return "", false
-		}
-		return svc.ID, true
-	}, "services")
+	body, errV = resolveRef(body, "service", idOf(view.Service), "services")
 	if errV != nil {
 		return nil, errV
 	}
