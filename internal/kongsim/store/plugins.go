@@ -23,20 +23,7 @@ var ErrNotFound = errors.New("not found")
 // CreatePlugin adds a plugin (POST /plugins and the nested forms). Route,
 // service and consumer may be given by id, {"name": ...} or bare name.
 func (s *Store) CreatePlugin(body json.RawMessage) (*Plugin, *kongschema.Error) {
-	var created *Plugin
-	err := s.update(func(d *draft) *kongschema.Error {
-		p, err := s.buildPlugin(d, body, 0)
-		if err != nil {
-			return err
-		}
-		if err := checkPluginUnique(d, p, ""); err != nil {
-			return err
-		}
-		d.plugins = append(d.plugins, p)
-		created = p
-		return nil
-	})
-	return created, err
+	return create(s, body, s.buildNewPlugin, func(d *draft) *[]*Plugin { return &d.plugins })
 }
 
 // UpsertPlugin is PUT /plugins/{id}: the entity with that id is replaced
@@ -163,6 +150,19 @@ func resolvePluginRefs(view *Snapshot, body json.RawMessage) (json.RawMessage, *
 		return nil, errV
 	}
 	return resolveRef(body, "consumer", idOf(view.Consumer), "consumers")
+}
+
+// buildNewPlugin is buildPlugin for a plugin added beside the draft's
+// others, so also unique among them.
+func (s *Store) buildNewPlugin(d *draft, body json.RawMessage, createdAt int64) (*Plugin, *kongschema.Error) {
+	p, err := s.buildPlugin(d, body, createdAt)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPluginUnique(d, p, ""); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 func (s *Store) buildPlugin(d *draft, body json.RawMessage, createdAt int64) (*Plugin, *kongschema.Error) {
@@ -292,40 +292,35 @@ type Content struct {
 func (s *Store) Replace(c Content) *kongschema.Error {
 	return s.update(func(d *draft) *kongschema.Error {
 		next := &draft{}
-		for i, b := range c.Services {
-			svc, err := s.buildService(next, b, gjson.GetBytes(b, "created_at").Int())
-			if err != nil {
-				return wrapIndex("services", i, err)
-			}
-			next.services = append(next.services, svc)
+		// In dependency order: routes refer to services, plugins to all.
+		if err := buildAll(next, "services", c.Services, s.buildService, &next.services); err != nil {
+			return err
 		}
-		for i, b := range c.Routes {
-			r, err := s.buildRoute(next, b, gjson.GetBytes(b, "created_at").Int())
-			if err != nil {
-				return wrapIndex("routes", i, err)
-			}
-			next.routes = append(next.routes, r)
+		if err := buildAll(next, "routes", c.Routes, s.buildRoute, &next.routes); err != nil {
+			return err
 		}
-		for i, b := range c.Consumers {
-			cs, err := s.buildConsumer(next, b, gjson.GetBytes(b, "created_at").Int())
-			if err != nil {
-				return wrapIndex("consumers", i, err)
-			}
-			next.consumers = append(next.consumers, cs)
+		if err := buildAll(next, "consumers", c.Consumers, s.buildConsumer, &next.consumers); err != nil {
+			return err
 		}
-		for i, b := range c.Plugins {
-			p, err := s.buildPlugin(next, b, gjson.GetBytes(b, "created_at").Int())
-			if err != nil {
-				return wrapIndex("plugins", i, err)
-			}
-			if err := checkPluginUnique(next, p, ""); err != nil {
-				return wrapIndex("plugins", i, err)
-			}
-			next.plugins = append(next.plugins, p)
+		if err := buildAll(next, "plugins", c.Plugins, s.buildNewPlugin, &next.plugins); err != nil {
+			return err
 		}
 		*d = *next
 		return nil
 	})
+}
+
+// buildAll builds bodies one by one into list (a field of d, so each sees
+// those before it), keeping their created_at; an error names its index.
+func buildAll[E any](d *draft, kind string, bodies []json.RawMessage, build builder[E], list *[]E) *kongschema.Error {
+	for i, b := range bodies {
+		e, err := build(d, b, gjson.GetBytes(b, "created_at").Int())
+		if err != nil {
+			return wrapIndex(kind, i, err)
+		}
+		*list = append(*list, e)
+	}
+	return nil
 }
 
 func wrapIndex(kind string, i int, err *kongschema.Error) *kongschema.Error {

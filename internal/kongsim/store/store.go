@@ -180,6 +180,27 @@ func internalError(err error) *kongschema.Error {
 	return &kongschema.Error{Code: 8, Name: "database error", Message: err.Error()}
 }
 
+// builder makes one entity of a draft from its body, checking it against
+// the draft's other entities; a createdAt other than 0 is kept (a replace
+// or a declarative load).
+type builder[E any] func(d *draft, body json.RawMessage, createdAt int64) (E, *kongschema.Error)
+
+// create adds the entity built from body as the next version.
+func create[E any](s *Store, body json.RawMessage, build builder[E], list func(*draft) *[]E) (E, *kongschema.Error) {
+	var created E
+	err := s.update(func(d *draft) *kongschema.Error {
+		e, err := build(d, body, 0)
+		if err != nil {
+			return err
+		}
+		l := list(d)
+		*l = append(*l, e)
+		created = e
+		return nil
+	})
+	return created, err
+}
+
 // resolveRef turns a foreign reference given by id or endpoint key
 // ({"name": "x"} or a bare string) into {"id": ...}.
 func resolveRef(body json.RawMessage, field string, find func(string) (string, bool), parent string) (json.RawMessage, *kongschema.Error) {
@@ -219,17 +240,7 @@ func resolveRef(body json.RawMessage, field string, find func(string) (string, b
 
 // CreateService adds a service (POST /services).
 func (s *Store) CreateService(body json.RawMessage) (*Service, *kongschema.Error) {
-	var created *Service
-	err := s.update(func(d *draft) *kongschema.Error {
-		svc, err := s.buildService(d, body, 0)
-		if err != nil {
-			return err
-		}
-		d.services = append(d.services, svc)
-		created = svc
-		return nil
-	})
-	return created, err
+	return create(s, body, s.buildService, func(d *draft) *[]*Service { return &d.services })
 }
 
 func (s *Store) buildService(d *draft, body json.RawMessage, createdAt int64) (*Service, *kongschema.Error) {
@@ -258,17 +269,7 @@ func (s *Store) buildService(d *draft, body json.RawMessage, createdAt int64) (*
 // CreateRoute adds a route (POST /routes, POST /services/{x}/routes). The
 // service may be given as {"id": ...}, {"name": ...} or a bare name.
 func (s *Store) CreateRoute(body json.RawMessage) (*Route, *kongschema.Error) {
-	var created *Route
-	err := s.update(func(d *draft) *kongschema.Error {
-		r, err := s.buildRoute(d, body, 0)
-		if err != nil {
-			return err
-		}
-		d.routes = append(d.routes, r)
-		created = r
-		return nil
-	})
-	return created, err
+	return create(s, body, s.buildRoute, func(d *draft) *[]*Route { return &d.routes })
 }
 
 func (s *Store) buildRoute(d *draft, body json.RawMessage, createdAt int64) (*Route, *kongschema.Error) {
@@ -301,17 +302,7 @@ func (s *Store) buildRoute(d *draft, body json.RawMessage, createdAt int64) (*Ro
 
 // CreateConsumer adds a consumer (POST /consumers).
 func (s *Store) CreateConsumer(body json.RawMessage) (*Consumer, *kongschema.Error) {
-	var created *Consumer
-	err := s.update(func(d *draft) *kongschema.Error {
-		c, err := s.buildConsumer(d, body, 0)
-		if err != nil {
-			return err
-		}
-		d.consumers = append(d.consumers, c)
-		created = c
-		return nil
-	})
-	return created, err
+	return create(s, body, s.buildConsumer, func(d *draft) *[]*Consumer { return &d.consumers })
 }
 
 func (s *Store) buildConsumer(d *draft, body json.RawMessage, createdAt int64) (*Consumer, *kongschema.Error) {
