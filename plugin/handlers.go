@@ -226,6 +226,9 @@ func (i *Instance) applyUpstream(kong *pdk.PDK, in *translate.ClientRequest, up 
 		}
 		// No later phase of this plugin sees a streamed response: what
 		// access knows is all the record will hold.
+		if !translate.Logged(i.cfg) {
+			return nil
+		}
 		rec := translate.AccessRecord(i.cfg, in, &up.State, nil, i.redact.WithRequest(i.cfg, in))
 		return i.writeRecord(kong, rec)
 	}
@@ -450,7 +453,10 @@ func (i *Instance) reject(kong *pdk.PDK, in *translate.ClientRequest, err error)
 	// The client's own credentials, left on a request the plugin did not
 	// forward, stay off the record whatever the logging settings.
 	_ = i.redactKongRecord(kong, in, nil)
-	redact := i.redact.WithRequest(i.cfg, in)
+	redact := i.redact
+	if translate.Logged(i.cfg) || !e.IsClientError() {
+		redact = i.redact.WithRequest(i.cfg, in)
+	}
 	if werr := i.writeRecord(kong, translate.AccessRecord(i.cfg, in, nil, e, redact)); werr != nil {
 		logError(kong, redact, translate.AsError(werr))
 	}

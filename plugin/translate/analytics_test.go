@@ -434,3 +434,45 @@ func FuzzRequestPayload(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkResponseRecord: the record of a 4 KiB chat answer with
+// statistics and payloads on (the response phase's share of logging).
+func BenchmarkResponseRecord(b *testing.B) {
+	cfg, err := schema.Parse([]byte(`{"route_type":"llm/v1/chat","auth":{"header_name":"Authorization","header_value":"Bearer ` + headerSecret + `"},
+		"model":{"provider":"huggingface","name":"` + analyticsModel + `","options":{"input_cost":1,"output_cost":2}},"logging":{"log_statistics":true,"log_payloads":true}}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	content := strings.Repeat("lorem ipsum ", 340)
+	body := []byte(`{"id":"x","object":"chat.completion","model":"` + analyticsModel + `","choices":[{"index":0,"message":{"role":"assistant","content":"` + content + `"},"finish_reason":"stop"}],"usage":{"prompt_tokens":26,"completion_tokens":680,"total_tokens":706}}`)
+	st := &State{Model: analyticsModel, StartedAt: 1, Payload: `{"messages":[{"role":"user","content":"hi"}]}`}
+	in := &UpstreamResponse{Status: 200, Body: body}
+	out := &ClientResponse{Status: 200, Usage: Usage{PromptTokens: 26, CompletionTokens: 680, TotalTokens: 706}}
+	r := NewRedactor(cfg)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if ResponseRecord(cfg, st, in, out, nil, 1234, r) == nil {
+			b.Fatal("no record")
+		}
+	}
+}
+
+// BenchmarkRequestPayload: a 2 KiB chat body with the client's credentials
+// in its headers removed from it (the access phase's share).
+func BenchmarkRequestPayload(b *testing.B) {
+	cfg := &schema.Config{}
+	cfg.Auth = schema.Auth{HeaderName: "Authorization", HeaderValue: "Bearer " + headerSecret}
+	in := &ClientRequest{
+		Headers: map[string][]string{"content-type": {"application/json"}, "apikey": {"consumer-key-123"}},
+		Body:    []byte(`{"messages":[{"role":"user","content":"` + strings.Repeat("hello world ", 170) + `"}]}`),
+	}
+	r := NewRedactor(cfg)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in.Body)))
+	for b.Loop() {
+		if RequestPayload(cfg, in, r.WithRequest(cfg, in)) == "" {
+			b.Fatal("no payload")
+		}
+	}
+}
