@@ -208,6 +208,7 @@ func ResponseRecord(cfg *schema.Config, st *State, in *UpstreamResponse, out *Cl
 	}
 	if failure != nil {
 		clientBody = failure.Body()
+		clientHeaders = jsonHeaders(nil) // whatever the upstream's type was
 	}
 	if cfg.Logging.LogStatistics {
 		m := meta(cfg, st.Model, responseModel(clientBody, out, st), RequestMode(st.Stream))

@@ -204,6 +204,12 @@ func TestResponseRecord(t *testing.T) {
 			wantResp:  `{"error":{"message":"no choices","type":"server_error","code":"bad_upstream_response"}}`,
 		},
 		{
+			name: "the plugin's 502 for a binary 200: its JSON error logged, not described", payloads: true,
+			in:       &UpstreamResponse{Status: 200, Headers: map[string][]string{"content-type": {"image/png"}}, Body: []byte("\x89PNG")},
+			failure:  badGateway("not JSON"),
+			wantResp: `{"error":{"message":"not JSON","type":"server_error","code":"bad_upstream_response"}}`,
+		},
+		{
 			name: "video bytes left unread: described from Content-Length", payloads: true,
 			in:       &UpstreamResponse{Status: 200, Headers: map[string][]string{"content-type": {"video/mp4"}, "content-length": {"1048576"}}},
 			out:      &ClientResponse{Status: 200},
