@@ -18,19 +18,25 @@ func validateHeader(name string, value any) error {
 	case string, float64, bool:
 		return nil
 	case []any:
-		for _, e := range t {
-			if e == nil {
-				break
-			}
-			if _, ok := e.(string); !ok {
-				return &LuaError{Msg: fmt.Sprintf("invalid header value in array %q: got %s, expected string", name, luaType(e))}
-			}
-		}
-		return nil
+		return validateHeaderArray(name, t)
 	case map[string]any:
 		return nil // ipairs over a hash table sees nothing
 	}
 	return &LuaError{Msg: fmt.Sprintf("invalid header value for %q: got %s, expected array of string, string, number or boolean", name, luaType(value))}
+}
+
+// validateHeaderArray checks an array header value as ipairs sees it: up
+// to the first nil, strings only.
+func validateHeaderArray(name string, values []any) error {
+	for _, e := range values {
+		if e == nil {
+			break
+		}
+		if _, ok := e.(string); !ok {
+			return &LuaError{Msg: fmt.Sprintf("invalid header value in array %q: got %s, expected string", name, luaType(e))}
+		}
+	}
+	return nil
 }
 
 // validateHeaders is checks.validate_headers.
@@ -39,13 +45,8 @@ func validateHeaders(h map[string]any) error {
 		switch t := h[k].(type) {
 		case string, float64, bool, map[string]any:
 		case []any:
-			for _, e := range t {
-				if e == nil {
-					break
-				}
-				if _, ok := e.(string); !ok {
-					return &LuaError{Msg: fmt.Sprintf("invalid header value in array %q: got %s, expected string", k, luaType(e))}
-				}
+			if err := validateHeaderArray(k, t); err != nil {
+				return err
 			}
 		default:
 			return &LuaError{Msg: fmt.Sprintf("invalid header value for %q: got %s, expected string, number, boolean or array of strings", k, luaType(h[k]))}
@@ -62,7 +63,12 @@ func (c *call) argKV() (string, any, error) {
 	return kv.K, valueToLua(kv.V), nil
 }
 
-func (c *call) headersNotSent() error {
+// headersModifiable is the guard every response setter and exit starts
+// with: the phase check, then ngx.headers_sent.
+func (c *call) headersModifiable() error {
+	if err := c.check(phasesRewriteAccessHeader); err != nil {
+		return err
+	}
 	if c.st.HeadersSent {
 		return &LuaError{Msg: "headers have already been sent"}
 	}
@@ -148,10 +154,7 @@ func respSetStatus(c *call) (proto.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.check(phasesRewriteAccessHeader); err != nil {
-		return nil, err
-	}
-	if err := c.headersNotSent(); err != nil {
+	if err := c.headersModifiable(); err != nil {
 		return nil, err
 	}
 	if err := checkStatus(status); err != nil {
@@ -166,18 +169,25 @@ func isTransferEncoding(name string) bool {
 	return l == "transfer-encoding" || l == "transfer_encoding"
 }
 
-func respSetHeader(c *call) (proto.Message, error) {
+// argHeader reads set_header's and add_header's (name, value) and runs
+// their common checks, in Kong's order.
+func (c *call) argHeader() (string, any, error) {
 	name, value, err := c.argKV()
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	if err := c.check(phasesRewriteAccessHeader); err != nil {
-		return nil, err
-	}
-	if err := c.headersNotSent(); err != nil {
-		return nil, err
+	if err := c.headersModifiable(); err != nil {
+		return "", nil, err
 	}
 	if err := validateHeader(name, value); err != nil {
+		return "", nil, err
+	}
+	return name, value, nil
+}
+
+func respSetHeader(c *call) (proto.Message, error) {
+	name, value, err := c.argHeader()
+	if err != nil {
 		return nil, err
 	}
 	if isTransferEncoding(name) {
@@ -189,17 +199,8 @@ func respSetHeader(c *call) (proto.Message, error) {
 }
 
 func respAddHeader(c *call) (proto.Message, error) {
-	name, value, err := c.argKV()
+	name, value, err := c.argHeader()
 	if err != nil {
-		return nil, err
-	}
-	if err := c.check(phasesRewriteAccessHeader); err != nil {
-		return nil, err
-	}
-	if err := c.headersNotSent(); err != nil {
-		return nil, err
-	}
-	if err := validateHeader(name, value); err != nil {
 		return nil, err
 	}
 	name = strings.ReplaceAll(name, "_", "-")
@@ -221,10 +222,7 @@ func respClearHeader(c *call) (proto.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.check(phasesRewriteAccessHeader); err != nil {
-		return nil, err
-	}
-	if err := c.headersNotSent(); err != nil {
+	if err := c.headersModifiable(); err != nil {
 		return nil, err
 	}
 	c.st.RespHeader.Del(strings.ReplaceAll(name, "_", "-"))
@@ -244,10 +242,7 @@ func respSetHeaders(c *call) (proto.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.check(phasesRewriteAccessHeader); err != nil {
-		return nil, err
-	}
-	if err := c.headersNotSent(); err != nil {
+	if err := c.headersModifiable(); err != nil {
 		return nil, err
 	}
 	if err := validateHeaders(h); err != nil {
@@ -268,10 +263,7 @@ func respExit(c *call) (proto.Message, error) {
 	if err := c.decode(&a); err != nil {
 		return nil, err
 	}
-	if err := c.check(phasesRewriteAccessHeader); err != nil {
-		return nil, err
-	}
-	if err := c.headersNotSent(); err != nil {
+	if err := c.headersModifiable(); err != nil {
 		return nil, err
 	}
 	status := int(a.Status)
