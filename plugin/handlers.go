@@ -44,7 +44,8 @@ import (
 //	                                       Authorization (+1); query auth: request.querystring.<param>
 //	                                       and upstream_uri (+2); a rejected request's credential headers
 //	  + kong.request.get_scheme/host/port  and request.uri, request.url (+5) when the client sent a
-//	                                       credential in the query
+//	                                       credential in the query; rejected, also its
+//	                                       request.querystring.<param> and (kong.nginx.get_var) upstream_uri
 //
 //	response (buffered requests only; Kong skips it for streams)
 //	  kong.ctx.shared.get                  the state, or nil → implied by the config
