@@ -192,6 +192,24 @@ func TestAnalyticsRecordsAndLogLines(t *testing.T) {
 		assert.True(t, strings.HasPrefix(r.logs[0], "kong.log.err 502 "), r.logs[0])
 		assert.Equal(t, "plugin", r.serialized["ai.proxy"].(map[string]any)["error"].(map[string]any)["source"])
 	})
+	t.Run("rejected with the client's credentials: Kong's record rewritten, logging off too", func(t *testing.T) {
+		i := New().(*Instance)
+		require.NoError(t, i.UnmarshalJSON([]byte(loggingConfig("llm/v1/chat", "", "", logOff))))
+		f := &fakeKong{body: []byte(`{"messages":`), pathQuery: "/chat?jwt=client_jwt_1&x=1",
+			headers: map[string][]string{"apikey": {"client_key_2"}, "cookie": {"s=client_cookie_3"}},
+			scheme:  "https", host: "gw", port: 8443, vars: map[string]string{"upstream_uri": "/svc/chat"}}
+		f.run(t, i.Access)
+		require.NotNil(t, f.exit)
+		assert.Equal(t, map[string]any{
+			"request.headers.apikey":  "REDACTED",
+			"request.headers.cookie":  "REDACTED",
+			"request.querystring.jwt": "REDACTED",
+			"upstream_uri":            "/svc/chat?jwt=REDACTED&x=1",
+			"request.uri":             "/chat?jwt=REDACTED&x=1",
+			"request.url":             "https://gw:8443/chat?jwt=REDACTED&x=1",
+		}, f.serialized)
+		assert.NotContains(t, f.calls, "kong.log.warn", "statistics off: no warn line")
+	})
 	t.Run("no secret in the record or the lines", func(t *testing.T) {
 		cfg := `{"route_type":"llm/v1/chat","response_streaming":"allow",
 			"auth":{"header_name":"X-HF-Key","header_value":"hf_VERY_secret_1","param_name":"k","param_value":"param_VERY_secret_2","param_location":"query"},
