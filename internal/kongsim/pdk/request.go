@@ -78,8 +78,12 @@ func reqGetPort(c *call) (proto.Message, error) {
 	return &kpp.Int{V: int32(c.st.ServerPort)}, nil
 }
 
-// trustedClient is is_trusted_ip(): kong.ip.is_trusted(kong.client.get_ip()).
-func (c *call) trustedClient() (bool, error) {
+// forwardedTrusted is how the get_forwarded_* functions start: their phase
+// check, then is_trusted_ip(): kong.ip.is_trusted(kong.client.get_ip()).
+func (c *call) forwardedTrusted() (bool, error) {
+	if err := c.check(phasesRequest); err != nil {
+		return false, err
+	}
 	if c.timer {
 		return false, errTimer()
 	}
@@ -87,10 +91,7 @@ func (c *call) trustedClient() (bool, error) {
 }
 
 func reqGetForwardedScheme(c *call) (proto.Message, error) {
-	if err := c.check(phasesRequest); err != nil {
-		return nil, err
-	}
-	trusted, err := c.trustedClient()
+	trusted, err := c.forwardedTrusted()
 	if err != nil {
 		return nil, err
 	}
@@ -102,38 +103,34 @@ func reqGetForwardedScheme(c *call) (proto.Message, error) {
 	return reqGetScheme(c)
 }
 
-func forwardedHostPart(host string) string {
-	if i := strings.IndexByte(host, '@'); i >= 0 {
-		host = host[i+1:]
+// forwardedHostPort splits an X-Forwarded-Host value: userinfo dropped,
+// then host and port at the first ':' (port is "" without one).
+func forwardedHostPort(v string) (host, port string) {
+	if i := strings.IndexByte(v, '@'); i >= 0 {
+		v = v[i+1:]
 	}
-	return host
+	if i := strings.IndexByte(v, ':'); i >= 0 {
+		return v[:i], v[i+1:]
+	}
+	return v, ""
 }
 
 func reqGetForwardedHost(c *call) (proto.Message, error) {
-	if err := c.check(phasesRequest); err != nil {
-		return nil, err
-	}
-	trusted, err := c.trustedClient()
+	trusted, err := c.forwardedTrusted()
 	if err != nil {
 		return nil, err
 	}
 	if trusted {
 		if v, ok := c.st.ReqHeader.Get("X-Forwarded-Host"); ok {
-			v = forwardedHostPart(v)
-			if i := strings.IndexByte(v, ':'); i >= 0 {
-				v = v[:i]
-			}
-			return str(strings.ToLower(v)), nil
+			host, _ := forwardedHostPort(v)
+			return str(strings.ToLower(host)), nil
 		}
 	}
 	return reqGetHost(c)
 }
 
 func reqGetForwardedPort(c *call) (proto.Message, error) {
-	if err := c.check(phasesRequest); err != nil {
-		return nil, err
-	}
-	trusted, err := c.trustedClient()
+	trusted, err := c.forwardedTrusted()
 	if err != nil {
 		return nil, err
 	}
@@ -148,9 +145,8 @@ func reqGetForwardedPort(c *call) (proto.Message, error) {
 			}
 		}
 		if v, ok := c.st.ReqHeader.Get("X-Forwarded-Host"); ok {
-			v = forwardedHostPart(v)
-			if i := strings.IndexByte(v, ':'); i >= 0 {
-				if n, ok := valid(v[i+1:]); ok {
+			if _, port := forwardedHostPort(v); port != "" {
+				if n, ok := valid(port); ok {
 					return &kpp.Int{V: int32(n)}, nil
 				}
 			}
