@@ -225,10 +225,9 @@ func (e *Entity) recordFor(obj map[string]any) *field {
 // (nulls kept, as the Admin API shows it). Foreign keys must already be
 // {"id": "<uuid>"}; auto fields (id, timestamps) are the caller's.
 func (e *Entity) Process(entity json.RawMessage) (json.RawMessage, *Error) {
-	v, err := decodeJSON(entity)
-	obj, ok := v.(map[string]any)
-	if err != nil || !ok {
-		return nil, inputError()
+	obj, errV := decodeInput(entity)
+	if errV != nil {
+		return nil, errV
 	}
 	if e.shorthand != nil {
 		if errs := e.shorthand(obj); errs != nil {
@@ -248,15 +247,13 @@ func (e *Entity) Process(entity json.RawMessage) (json.RawMessage, *Error) {
 
 // ProcessUpdate is Process for a PATCH (see Schema.ProcessPluginUpdate).
 func (e *Entity) ProcessUpdate(current, patch json.RawMessage) (json.RawMessage, *Error) {
-	cv, err := decodeJSON(current)
-	cur, ok := cv.(map[string]any)
-	if err != nil || !ok {
-		return nil, inputError()
+	cur, errV := decodeInput(current)
+	if errV != nil {
+		return nil, errV
 	}
-	pv, err := decodeJSON(patch)
-	p, ok := pv.(map[string]any)
-	if err != nil || !ok {
-		return nil, inputError()
+	p, errV := decodeInput(patch)
+	if errV != nil {
+		return nil, errV
 	}
 	if e.shorthand != nil {
 		if errs := e.shorthand(p); errs != nil {

@@ -105,10 +105,9 @@ func NotEnabledError(name string) *Error {
 // pluginName reads the "name" of an entity body, reporting Kong's
 // subschema_key errors.
 func pluginName(entity json.RawMessage) (string, *Error) {
-	v, err := decodeJSON(entity)
-	obj, ok := v.(map[string]any)
-	if err != nil || !ok {
-		return "", inputError()
+	obj, errV := decodeInput(entity)
+	if errV != nil {
+		return "", errV
 	}
 	name, present := obj["name"]
 	if !present || name == nil {

@@ -197,6 +197,17 @@ func inputError() *Error {
 	return schemaViolation(t)
 }
 
+// decodeInput decodes an entity, a patch or a stored entity: it must be a
+// JSON object, else inputError.
+func decodeInput(data []byte) (map[string]any, *Error) {
+	v, err := decodeJSON(data)
+	obj, ok := v.(map[string]any)
+	if err != nil || !ok {
+		return nil, inputError()
+	}
+	return obj, nil
+}
+
 // ProcessPlugin processes a plugin entity for insertion (POST, PUT, a
 // declarative config): Kong's process_auto_fields("insert") followed by
 // validate_insert. It returns the entity as Kong stores and shows it
@@ -204,10 +215,9 @@ func inputError() *Error {
 // schema violation. The auto fields id/created_at/updated_at are not
 // generated here: the caller supplies them (or leaves them null).
 func (s *Schema) ProcessPlugin(entity json.RawMessage) (json.RawMessage, *Error) {
-	v, err := decodeJSON(entity)
-	obj, ok := v.(map[string]any)
-	if err != nil || !ok {
-		return nil, inputError()
+	obj, errV := decodeInput(entity)
+	if errV != nil {
+		return nil, errV
 	}
 	if errT := s.checkName(obj); errT != nil {
 		return nil, schemaViolation(errT)
@@ -238,15 +248,13 @@ func (s *Schema) checkName(obj map[string]any) *errTable {
 // updating" wording). The returned entity then has defaults filled in for
 // anything still missing, as Kong's next read would show it.
 func (s *Schema) ProcessPluginUpdate(current, patch json.RawMessage) (json.RawMessage, *Error) {
-	cv, err := decodeJSON(current)
-	cur, ok := cv.(map[string]any)
-	if err != nil || !ok {
-		return nil, inputError()
+	cur, errV := decodeInput(current)
+	if errV != nil {
+		return nil, errV
 	}
-	pv, err := decodeJSON(patch)
-	p, ok := pv.(map[string]any)
-	if err != nil || !ok {
-		return nil, inputError()
+	p, errV := decodeInput(patch)
+	if errV != nil {
+		return nil, errV
 	}
 	if _, present := p["name"]; present {
 		if errT := s.checkName(p); errT != nil {
