@@ -131,6 +131,24 @@ func (rc *reqCtx) handleAccessFailure(o outcome, err error) {
 	}
 }
 
+// runEvents runs a rewrite or response phase: the external plugins of
+// cfgs in order, until one exits or fails (handleFailure).
+func (rc *reqCtx) runEvents(cfgs []*configured, phase string) {
+	for _, cfg := range cfgs {
+		if cfg.plugin.ext == nil {
+			continue
+		}
+		o, err := rc.runEvent(cfg, phase)
+		if o == eventExit {
+			return
+		}
+		if o != eventOK {
+			rc.handleFailure(o, err)
+			return
+		}
+	}
+}
+
 // handleFailure applies the rewrite/response failure paths: a Lua error
 // aborts the nginx handler (500 through the error page and Kong's error
 // handler); a returned error sends kong.response.error(500) at once.

@@ -158,19 +158,7 @@ func (k *Kong) rewritePhase(rc *reqCtx) {
 	st.SetPhase(pdk.PhaseRewrite)
 	st.Ctx["host_port"] = float64(st.ServerPort)
 	st.Release()
-	for _, cfg := range rc.it.globalsFor("rewrite") {
-		if cfg.plugin.ext == nil {
-			continue
-		}
-		o, err := rc.runEvent(cfg, "rewrite")
-		if o == eventExit {
-			break
-		}
-		if o != eventOK {
-			rc.handleFailure(o, err)
-			break
-		}
-	}
+	rc.runEvents(rc.it.globalsFor("rewrite"), "rewrite")
 	st.Acquire()
 	st.Ctx["KONG_REWRITE_ENDED_AT"] = nowMS(time.Now())
 	st.Release()

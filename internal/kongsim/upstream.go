@@ -418,19 +418,7 @@ func (k *Kong) bufferedProxy(rc *reqCtx) {
 		setHeaderValue(st.RespHeader, name, v)
 	}
 	st.Release()
-	for _, cfg := range rc.responseFns {
-		if cfg.plugin.ext == nil {
-			continue
-		}
-		o, err := rc.runEvent(cfg, "response")
-		if o == eventExit {
-			break
-		}
-		if o != eventOK {
-			rc.handleFailure(o, err)
-			break
-		}
-	}
+	rc.runEvents(rc.responseFns, "response")
 	st.Acquire()
 	defer st.Release()
 	st.Ctx["KONG_RESPONSE_ENDED_AT"] = nowMS(time.Now())
