@@ -205,11 +205,8 @@ func respAddHeader(c *call) (proto.Message, error) {
 	}
 	name = strings.ReplaceAll(name, "_", "-")
 	if l, ok := value.([]any); ok {
-		for _, e := range l {
-			if e == nil {
-				break
-			}
-			c.st.RespHeader.Add(name, nonEmpty(luaToString(e)))
+		for _, v := range headerList(l) {
+			c.st.RespHeader.Add(name, v)
 		}
 		return nil, nil
 	}

@@ -137,14 +137,7 @@ func srqSetQuery(c *call) (proto.Message, error) {
 func setReqHeader(h *Header, name string, value any) {
 	switch t := value.(type) {
 	case []any:
-		vals := make([]string, 0, len(t))
-		for _, e := range t {
-			if e == nil {
-				break
-			}
-			vals = append(vals, nonEmpty(luaToString(e)))
-		}
-		h.Set(name, vals...)
+		h.Set(name, headerList(t)...)
 	case map[string]any:
 		h.Set(name)
 	default:
@@ -201,12 +194,7 @@ func srqAddHeader(c *call) (proto.Message, error) {
 	existing := c.st.ReqHeader.Values(name)
 	switch t := value.(type) {
 	case []any:
-		for _, e := range t {
-			if e == nil {
-				break
-			}
-			existing = append(existing, nonEmpty(luaToString(e)))
-		}
+		existing = append(existing, headerList(t)...)
 	default:
 		existing = append(existing, nonEmpty(luaToString(t)))
 	}

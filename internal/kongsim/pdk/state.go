@@ -235,17 +235,23 @@ func setRespHeader(h *Header, name string, value any) {
 	case nil:
 		h.Del(name)
 	case []any:
-		vals := make([]string, 0, len(t))
-		for _, e := range t {
-			if e == nil {
-				break
-			}
-			vals = append(vals, nonEmpty(luaToString(e)))
-		}
-		h.Set(name, vals...)
+		h.Set(name, headerList(t)...)
 	default:
 		h.Set(name, nonEmpty(luaToString(t)))
 	}
+}
+
+// headerList is a Lua array of header values as nginx gets it: the
+// values up to the first nil (ipairs), each as a string through nonEmpty.
+func headerList(values []any) []string {
+	out := make([]string, 0, len(values))
+	for _, e := range values {
+		if e == nil {
+			break
+		}
+		out = append(out, nonEmpty(luaToString(e)))
+	}
+	return out
 }
 
 func nonEmpty(s string) string {
