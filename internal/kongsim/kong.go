@@ -325,34 +325,37 @@ func (k *Kong) listen() error {
 	if proxy == "" {
 		proxy = k.set.proxyAddr
 	}
-	if err := loopbackOnly(proxy); err != nil {
+	var err error
+	if k.proxySrv, k.proxyAddr, err = serveLoopback(proxy, "proxy_listen", k); err != nil {
 		return err
 	}
-	pl, err := net.Listen("tcp", proxy)
-	if err != nil {
-		return fmt.Errorf("proxy_listen %s: %w", proxy, err)
-	}
-	k.proxyAddr = pl.Addr().String()
-	k.proxySrv = &http.Server{Handler: k, ReadHeaderTimeout: 60 * time.Second, ErrorLog: nil}
-	go func() { _ = k.proxySrv.Serve(pl) }()
 
 	admin := k.opts.AdminAddr
 	if admin == "" {
 		admin = k.set.adminAddr
 	}
 	if admin != "" {
-		if err := loopbackOnly(admin); err != nil {
+		if k.adminSrv, k.adminAddr, err = serveLoopback(admin, "admin_listen", k.adminHandler()); err != nil {
 			return err
 		}
-		al, err := net.Listen("tcp", admin)
-		if err != nil {
-			return fmt.Errorf("admin_listen %s: %w", admin, err)
-		}
-		k.adminAddr = al.Addr().String()
-		k.adminSrv = &http.Server{Handler: k.adminHandler(), ReadHeaderTimeout: 60 * time.Second}
-		go func() { _ = k.adminSrv.Serve(al) }()
 	}
 	return nil
+}
+
+// serveLoopback serves h on addr, which must be a loopback address;
+// setting names the kong.conf listen setting in errors. It returns the
+// server and the address actually bound (for a port 0).
+func serveLoopback(addr, setting string, h http.Handler) (*http.Server, string, error) {
+	if err := loopbackOnly(addr); err != nil {
+		return nil, "", err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s %s: %w", setting, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 60 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return srv, l.Addr().String(), nil
 }
 
 // ProxyAddr is the proxy listener's address.
