@@ -241,16 +241,5 @@ func chatBody(prompt string) string {
 // error instead of failing the test.
 func (r *rig) sendLoose(t *testing.T, path, body string, headers map[string]string) (response, error) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, r.k.ProxyURL()+path, strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	b, rerr := io.ReadAll(res.Body)
-	keep(b)
-	return response{status: res.StatusCode, header: res.Header, body: b}, rerr
+	return r.doLoose(t, http.MethodPost, path, []byte(body), headers)
 }
