@@ -24,8 +24,9 @@ func (k *Kong) controlPlane(_ context.Context) (ConfigSource, error) {
 			if b, ok := kongschema.Builtin(name); ok {
 				schemas = append(schemas, b)
 			}
-			// Other bundled Kong plugins are not implemented: configs
-			// naming them are refused as "not enabled".
+			// The stand-in carries no other bundled Kong plugin (its
+			// scope is file-log): configs naming one are refused as
+			// "not enabled", which is what Kong says of a plugin it lacks.
 		case lp.ext != nil:
 			if len(lp.ext.Info.Schema) == 0 {
 				return nil, fmt.Errorf("error loading plugin schemas: on plugin '%s': no schema in the plugin server's dump", name)
