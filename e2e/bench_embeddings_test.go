@@ -30,7 +30,7 @@ func BenchmarkEmbeddings256x1024EndToEnd(b *testing.B) {
 	require.NoError(b, err)
 	for _, format := range []string{"float", "base64"} {
 		b.Run(format, func(b *testing.B) {
-			r := startRigTB(b, route{path: "/emb", config: embedConfig(hfToken, "", "")})
+			r := startRig(b, route{path: "/emb", config: embedConfig(hfToken, "", "")})
 			body := []byte(`{"model":"` + pooledModel + `","input":` + string(raw) + `,"encoding_format":"` + format + `"}`)
 			client := &http.Client{Timeout: 60 * time.Second}
 			send := func() int {

@@ -2,20 +2,17 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ai-proxy-hf/ai-proxy-hf/internal/hfsim"
-	"github.com/ai-proxy-hf/ai-proxy-hf/internal/kongsim"
 	"github.com/stretchr/testify/require"
 )
 
@@ -24,33 +21,6 @@ const bigVideo = 50 << 20
 
 // pluginServerName is the pluginserver the stand-in supervises.
 const pluginServerName = "ai-proxy-hf"
-
-// startRigTB starts the stand-in with the plugin for a test or a
-// benchmark (startRig takes a *testing.T only).
-func startRigTB(tb testing.TB, routes ...route) *rig {
-	tb.Helper()
-	prefix := tb.TempDir()
-	r := &rig{prefix: prefix, logPath: filepath.Join(prefix, "file-log.jsonl"), errlog: &syncBuffer{}, stderr: &syncBuffer{}}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	k, err := kongsim.Start(ctx, kongsim.Options{
-		Environ:         kongEnv(prefix),
-		Declarative:     []byte(kongYAML(r.logPath, routes...)),
-		ErrorLog:        r.errlog,
-		Stderr:          r.stderr,
-		PluginTimeout:   20 * time.Second,
-		MaxEventRetries: 3,
-	})
-	require.NoError(tb, err, "error log:\n%s", r.errlog.String())
-	r.k = k
-	tb.Cleanup(func() {
-		k.Close()
-		if tb.Failed() {
-			tb.Logf("kong error log:\n%s\nstand-in stderr:\n%s", r.errlog.String(), r.stderr.String())
-		}
-	})
-	return r
-}
 
 // pluginPID is the pid of the plugin server process the stand-in started
 // (Kong's pluginserver supervisor), and how many times it was spawned.
@@ -159,7 +129,7 @@ func TestVideoLargeMP4PluginMemory(t *testing.T) {
 // allocations reported are the test process's (client, stand-in and fake
 // upstream), not the plugin's. It runs only under -bench.
 func BenchmarkVideoMP450MB(b *testing.B) {
-	r := startRigTB(b, route{path: "/video", config: videoConfig(hfToken, videoModel, "")})
+	r := startRig(b, route{path: "/video", config: videoConfig(hfToken, videoModel, "")})
 	const prompt = "A 50 MB video"
 	want := videoSum(b, prompt, bigVideo)
 	pid, _ := pluginPID(b, r)

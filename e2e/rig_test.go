@@ -160,11 +160,13 @@ func kongYAML(logPath string, routes ...route) string {
 	return b.String()
 }
 
-// startRig starts the stand-in with the given routes and stops it when the
-// test ends, dumping its logs if the test failed.
-func startRig(t *testing.T, routes ...route) *rig {
-	t.Helper()
-	prefix := t.TempDir()
+// startRig starts the stand-in with the given routes for a test or a
+// benchmark and stops it when it ends, dumping its logs if it failed.
+// A test's rig logs join the transcript of the secret scan; a benchmark's
+// do not: they grow with b.N, and so would the transcript held in memory.
+func startRig(tb testing.TB, routes ...route) *rig {
+	tb.Helper()
+	prefix := tb.TempDir()
 	r := &rig{prefix: prefix, logPath: filepath.Join(prefix, "file-log.jsonl"), errlog: &syncBuffer{}, stderr: &syncBuffer{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -176,15 +178,18 @@ func startRig(t *testing.T, routes ...route) *rig {
 		PluginTimeout:   20 * time.Second,
 		MaxEventRetries: 3,
 	})
-	require.NoError(t, err, "error log:\n%s", r.errlog.String())
+	require.NoError(tb, err, "error log:\n%s", r.errlog.String())
 	r.k = k
-	t.Cleanup(func() {
+	_, bench := tb.(*testing.B)
+	tb.Cleanup(func() {
 		k.Close()
-		// Everything the rig logged joins the transcript for the secret
-		// scan: file-log's records and Kong's error log.
-		keepRigLogs(r)
-		if t.Failed() {
-			t.Logf("kong error log:\n%s\nstand-in stderr:\n%s", r.errlog.String(), r.stderr.String())
+		// Everything a test's rig logged joins the transcript for the
+		// secret scan: file-log's records and Kong's error log.
+		if !bench {
+			keepRigLogs(r)
+		}
+		if tb.Failed() {
+			tb.Logf("kong error log:\n%s\nstand-in stderr:\n%s", r.errlog.String(), r.stderr.String())
 		}
 	})
 	return r
