@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ai-proxy-hf/ai-proxy-hf/internal/hfsim"
 	"github.com/stretchr/testify/require"
@@ -37,31 +36,6 @@ func videoConfig(token, model, extra string) string {
 		cfg += "," + extra
 	}
 	return cfg + "}"
-}
-
-// askDirect sends the request the upstream recorded straight to it again,
-// without Kong: hfsim answers deterministically, so this is the answer the
-// plugin was given for that request, to compare with what the client got.
-func askDirect(t *testing.T, base string, req hfsim.Request) response {
-	t.Helper()
-	hreq, err := http.NewRequest(req.Method, base+req.Path, bytes.NewReader(req.Body))
-	require.NoError(t, err)
-	for k, vs := range req.Header {
-		switch strings.ToLower(k) {
-		case "x-e2e-id", "content-length", "host", "connection":
-			continue
-		}
-		for _, v := range vs {
-			hreq.Header.Add(k, v)
-		}
-	}
-	hreq.Header.Set("X-E2E-Id", "direct")
-	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(hreq)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	return response{status: res.StatusCode, header: res.Header, body: b}
 }
 
 // videoForm builds a multipart/form-data body: text fields in order, then
@@ -186,7 +160,7 @@ func TestVideoJSON(t *testing.T) {
 				require.Equal(t, tc.body, string(up.Body), "the body passes untouched")
 			}
 
-			direct := askDirect(t, routerURL, up)
+			direct := replay(t, router, up)
 			require.Equal(t, http.StatusOK, direct.status)
 			require.Equal(t, string(direct.body), string(res.body), "the job object passes as it comes")
 			require.Equal(t, "video", gjson.GetBytes(res.body, "object").String())
@@ -247,7 +221,7 @@ func TestVideoMultipart(t *testing.T) {
 			} else {
 				requireFormSameButModel(t, body, up.Body, params["boundary"], videoModel)
 			}
-			direct := askDirect(t, routerURL, up)
+			direct := replay(t, router, up)
 			require.Equal(t, string(direct.body), string(res.body))
 			require.True(t, strings.HasPrefix(gjson.GetBytes(res.body, "id").String(), "video_"), "body: %s", res.body)
 		})
