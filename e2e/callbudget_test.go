@@ -2,12 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -37,40 +34,6 @@ func callTotal(calls map[string]int) int {
 	return n
 }
 
-// budgetSeq makes request ids unique across runs (-count) of the suite,
-// which share the fake router and its record of requests.
-var budgetSeq atomic.Int64
-
-// budgetID is a fresh X-E2E-Id for one request of test t.
-func budgetID(t *testing.T) string {
-	return fmt.Sprintf("%s#%d", t.Name(), budgetSeq.Add(1))
-}
-
-// budgetCalls is the PDK calls of the request carrying X-E2E-Id id, from
-// the stand-in's record of it. Records are published when each request's
-// log phase ends, which for a stream may be after the next request's, so
-// the record is found by its id, not by its position.
-func (r *rig) budgetCalls(t *testing.T, id string) map[string]map[string]int {
-	t.Helper()
-	var found map[string]any
-	require.Eventually(t, func() bool {
-		for _, raw := range r.k.Records() {
-			var rec map[string]any
-			if json.Unmarshal(raw, &rec) != nil {
-				continue
-			}
-			req, _ := rec["request"].(map[string]any)
-			h, _ := req["headers"].(map[string]any)
-			if h["x-e2e-id"] == id {
-				found = rec
-				return true
-			}
-		}
-		return false
-	}, 15*time.Second, 10*time.Millisecond, "no log record for request %s", id)
-	return pdkCalls(t, found)
-}
-
 func TestTextGenerationCallBudget(t *testing.T) {
 	r := startRig(t,
 		route{path: "/chat", config: budgetConfig("llm/v1/chat", "", "")},
@@ -82,12 +45,12 @@ func TestTextGenerationCallBudget(t *testing.T) {
 	)
 
 	t.Run("chat, model in the body: 7 + 4 calls, nothing rewritten", func(t *testing.T) {
-		id := budgetID(t)
+		id := reqID(t)
 		res := r.post(t, "/chat", `{"model":"`+budgetModel+`","messages":[{"role":"user","content":"What is 1 + 1?"}]}`, "X-E2E-Id", id)
 		require.Equal(t, http.StatusOK, res.status, "%s", res.body)
 		assert.Equal(t, budgetModel, res.json(t)["model"])
 		assert.Equal(t, "huggingface/"+budgetModel, res.header.Get("X-Kong-LLM-Model"))
-		calls := r.budgetCalls(t, id)
+		calls := pdkCalls(t, r.recordFor(t, id))
 		assert.Equal(t, 7, callTotal(calls["access"]), "%v", calls["access"])
 		assert.Equal(t, 4, callTotal(calls["response"]), "%v", calls["response"])
 		assert.Zero(t, calls["access"]["kong.service.request.set_raw_body"])
@@ -95,7 +58,7 @@ func TestTextGenerationCallBudget(t *testing.T) {
 	})
 
 	t.Run("chat, model filled in, client key cleared: 9 + 4 calls", func(t *testing.T) {
-		id := budgetID(t)
+		id := reqID(t)
 		res := r.post(t, "/chat", `{"messages":[{"role":"user","content":"What is 1 + 1?"}]}`,
 			"X-E2E-Id", id, "apikey", clientAPIKey)
 		require.Equal(t, http.StatusOK, res.status, "%s", res.body)
@@ -104,7 +67,7 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		assert.Equal(t, "Bearer "+hfToken, ups[0].Header.Get("Authorization"))
 		assert.Empty(t, ups[0].Header.Get("Apikey"), "the consumer's key for Kong never reaches Hugging Face")
 		assert.Equal(t, budgetModel, ups[0].Model)
-		calls := r.budgetCalls(t, id)
+		calls := pdkCalls(t, r.recordFor(t, id))
 		assert.Equal(t, 9, callTotal(calls["access"]), "%v", calls["access"])
 		assert.Equal(t, 1, calls["access"]["kong.service.request.clear_header"])
 		assert.Equal(t, 1, calls["access"]["kong.service.request.set_raw_body"])
@@ -112,7 +75,7 @@ func TestTextGenerationCallBudget(t *testing.T) {
 	})
 
 	t.Run("chat streamed: 9 calls, no response phase, events unchanged", func(t *testing.T) {
-		id := budgetID(t)
+		id := reqID(t)
 		res, events := r.stream(t, "/chat", `{"model":"`+budgetModel+`","messages":[{"role":"user","content":"Say hello"}],"stream":true}`,
 			map[string]string{"X-E2E-Id": id})
 		require.Equal(t, http.StatusOK, res.status, "%s", res.body)
@@ -120,24 +83,24 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		require.NotEmpty(t, events)
 		assert.Equal(t, "[DONE]", events[len(events)-1].data)
 		assert.Contains(t, string(res.body), "data:{", "TGI's data: without a space reaches the client as sent")
-		calls := r.budgetCalls(t, id)
+		calls := pdkCalls(t, r.recordFor(t, id))
 		assert.Nil(t, calls["response"])
 		assert.Equal(t, 9, callTotal(calls["access"]), "%v", calls["access"])
 		assert.Equal(t, 1, calls["access"]["kong.nginx.set_ctx"])
 	})
 
 	t.Run("rejected: 400, never forwarded, 4 calls", func(t *testing.T) {
-		id := budgetID(t)
+		id := reqID(t)
 		res := r.post(t, "/chat", `{"model":"other/model","messages":[{"role":"user","content":"x"}]}`, "X-E2E-Id", id)
 		require.Equal(t, http.StatusBadRequest, res.status)
 		assert.JSONEq(t, `{"error":{"message":"cannot use own model - must be: `+budgetModel+`","type":"invalid_request_error","code":null}}`, string(res.body))
 		assert.Empty(t, upstreamRequests(router, id))
-		calls := r.budgetCalls(t, id)
+		calls := pdkCalls(t, r.recordFor(t, id))
 		assert.Equal(t, 4, callTotal(calls["access"]), "%v", calls["access"])
 	})
 
 	t.Run("upstream loading: 503 in the OpenAI shape with Retry-After", func(t *testing.T) {
-		id := budgetID(t)
+		id := reqID(t)
 		res := r.post(t, "/chat", `{"messages":[{"role":"user","content":"x"}]}`, "X-E2E-Id", id, "X-Hfsim-Fault", "loading")
 		require.Equal(t, http.StatusServiceUnavailable, res.status)
 		assert.Equal(t, "306", res.header.Get("Retry-After"))
@@ -147,7 +110,7 @@ func TestTextGenerationCallBudget(t *testing.T) {
 	})
 
 	t.Run("completions on the router: text-generation translated, 8 + 4 calls", func(t *testing.T) {
-		id := budgetID(t)
+		id := reqID(t)
 		res := r.post(t, "/completions", `{"prompt":"Once upon a time"}`, "X-E2E-Id", id)
 		require.Equal(t, http.StatusOK, res.status, "%s", res.body)
 		m := res.json(t)
@@ -159,20 +122,20 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		require.Len(t, ups, 1)
 		assert.Equal(t, "/hf-inference/models/"+budgetModel, ups[0].Path)
 		assert.JSONEq(t, `{"inputs":"Once upon a time","parameters":{"max_new_tokens":8,"return_full_text":false}}`, string(ups[0].Body))
-		calls := r.budgetCalls(t, id)
+		calls := pdkCalls(t, r.recordFor(t, id))
 		assert.Equal(t, 8, callTotal(calls["access"]), "%v", calls["access"])
 		assert.Equal(t, 4, callTotal(calls["response"]), "%v", calls["response"])
 	})
 
 	t.Run("completions streamed on the router: 400 naming upstream_url", func(t *testing.T) {
-		id := budgetID(t)
+		id := reqID(t)
 		res := r.post(t, "/completions", `{"prompt":"x","stream":true}`, "X-E2E-Id", id)
 		require.Equal(t, http.StatusBadRequest, res.status)
 		assert.Contains(t, string(res.body), "model.options.upstream_url")
 	})
 
 	t.Run("native /generate on a TGI upstream: the mode travels, 8 + 4 calls", func(t *testing.T) {
-		id := budgetID(t)
+		id := reqID(t)
 		res := r.post(t, "/native/generate", `{"inputs":"What is Deep Learning?","parameters":{"max_new_tokens":3}}`, "X-E2E-Id", id)
 		require.Equal(t, http.StatusOK, res.status, "%s", res.body)
 		var out struct {
@@ -183,27 +146,27 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		ups := upstreamRequests(router, id)
 		require.Len(t, ups, 1)
 		assert.Equal(t, "/tgi/generate", ups[0].Path)
-		calls := r.budgetCalls(t, id)
+		calls := pdkCalls(t, r.recordFor(t, id))
 		assert.Equal(t, 8, callTotal(calls["access"]), "%v", calls["access"])
 		assert.Equal(t, 1, calls["access"]["kong.ctx.shared.set"])
 		assert.Equal(t, 4, callTotal(calls["response"]), "%v", calls["response"])
 	})
 
 	t.Run("native /generate_stream: token events, no [DONE]", func(t *testing.T) {
-		id := budgetID(t)
+		id := reqID(t)
 		res, events := r.stream(t, "/native/generate_stream", `{"inputs":"Hi there","parameters":{"max_new_tokens":2}}`,
 			map[string]string{"X-E2E-Id": id})
 		require.Equal(t, http.StatusOK, res.status, "%s", res.body)
 		require.NotEmpty(t, events)
 		assert.Contains(t, events[0].data, `"token":`)
 		assert.NotContains(t, string(res.body), "[DONE]")
-		calls := r.budgetCalls(t, id)
+		calls := pdkCalls(t, r.recordFor(t, id))
 		assert.Nil(t, calls["response"])
 		assert.Equal(t, 9, callTotal(calls["access"]), "%v", calls["access"])
 	})
 
 	t.Run("preserve: the client path and the body as sent, 9 calls", func(t *testing.T) {
-		id := budgetID(t)
+		id := reqID(t)
 		body := `{"model":"` + budgetModel + `","messages":[{"role":"user","content":"hi"}]}`
 		res := r.post(t, "/preserve/v1/chat/completions", body, "X-E2E-Id", id)
 		require.Equal(t, http.StatusOK, res.status, "%s", res.body)
@@ -211,7 +174,7 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		require.Len(t, ups, 1)
 		assert.Equal(t, "/preserve/v1/chat/completions", ups[0].Path, "the client path as sent, as Kong's ai-proxy preserve does")
 		assert.Equal(t, body, string(ups[0].Body))
-		calls := r.budgetCalls(t, id)
+		calls := pdkCalls(t, r.recordFor(t, id))
 		assert.Nil(t, calls["response"])
 		assert.Equal(t, 9, callTotal(calls["access"]), "%v", calls["access"])
 	})

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -13,9 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/ai-proxy-hf/ai-proxy-hf/internal/hfsim"
 	"github.com/stretchr/testify/require"
 )
 
@@ -237,19 +234,4 @@ func (c *crafted) requests(id string) []*http.Request {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.got[id]
-}
-
-// newUpstream starts an extra fake upstream (a dedicated TEI server or
-// Inference Endpoint reached through upstream_url) and returns its URL.
-func newUpstream(t *testing.T, opts hfsim.Options) (*hfsim.Server, string) {
-	t.Helper()
-	srv := hfsim.New(opts)
-	u, err := srv.Start("127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Close(ctx)
-	})
-	return srv, u
 }

@@ -212,7 +212,8 @@ func TestEmbeddingsConfiguredModel(t *testing.T) {
 // is the upstream's own count.
 func TestEmbeddingsTEI(t *testing.T) {
 	t.Parallel()
-	tei, teiURL := newUpstream(t, hfsim.Options{Token: hfToken})
+	tei := startHF(t, hfsim.Options{Token: hfToken})
+	teiURL := tei.URL()
 	r := startRig(t,
 		route{path: "/tei", config: embedConfig(hfToken, teiURL, "")},
 		route{path: "/tei-prefixed", config: embedConfig(hfToken, teiURL+"/embed", "")},
@@ -360,7 +361,8 @@ func TestEmbeddingsBadUpstreamAnswers(t *testing.T) {
 // loading model's estimated_time becomes Retry-After.
 func TestEmbeddingsUpstreamErrors(t *testing.T) {
 	t.Parallel()
-	tei, teiURL := newUpstream(t, hfsim.Options{Token: hfToken})
+	tei := startHF(t, hfsim.Options{Token: hfToken})
+	teiURL := tei.URL()
 	r := startRig(t,
 		route{path: "/emb", config: embedConfig(hfToken, "", "")},
 		route{path: "/emb-badtoken", config: embedConfig("hf_not_the_right_token", "", "")},

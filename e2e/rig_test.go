@@ -358,7 +358,9 @@ func keep(b []byte) {
 }
 
 // recordFor waits for the in-memory log record of the request that carried
-// X-E2E-Id: id (requests of parallel subtests finish in any order).
+// X-E2E-Id: id. Records are published when each request's log phase ends,
+// in any order (parallel subtests; a stream's may come after the next
+// request's), so the record is found by its id, not by its position.
 func (r *rig) recordFor(t *testing.T, id string) map[string]any {
 	t.Helper()
 	var found map[string]any
