@@ -138,11 +138,10 @@ func TestClientOpenAIEmbeddings(t *testing.T) {
 			require.EqualValues(t, tc.tokens, out.Get("usage.prompt_tokens").Int())
 			require.EqualValues(t, tc.tokens, out.Get("usage.total_tokens").Int())
 
-			ups := upstreamRequests(router, id)
-			require.Len(t, ups, 1)
-			require.Equal(t, "/hf-inference/models/"+tc.model+"/pipeline/feature-extraction", ups[0].Path)
-			require.Equal(t, "Bearer "+hfToken, ups[0].Header.Get("Authorization"), "the client's key is replaced by the gateway's token")
-			require.JSONEq(t, `{"inputs":`+string(raw)+`}`, string(ups[0].Body), "encoding_format is the plugin's business, not the upstream's")
+			up := oneUpstream(t, router, id)
+			require.Equal(t, "/hf-inference/models/"+tc.model+"/pipeline/feature-extraction", up.Path)
+			require.Equal(t, "Bearer "+hfToken, up.Header.Get("Authorization"), "the client's key is replaced by the gateway's token")
+			require.JSONEq(t, `{"inputs":`+string(raw)+`}`, string(up.Body), "encoding_format is the plugin's business, not the upstream's")
 		})
 	}
 }
@@ -224,11 +223,10 @@ func TestClientHFFeatureExtraction(t *testing.T) {
 				require.EqualValues(t, len(w), vecs[i].Get("length").Int())
 				require.Equal(t, vecHead(w), gjsonFloats(vecs[i].Get("first")), "vector %d", i)
 			}
-			ups := upstreamRequests(router, id)
-			require.Len(t, ups, 1)
-			require.Equal(t, "/hf-inference/models/"+tc.model+"/pipeline/feature-extraction", ups[0].Path)
-			require.Equal(t, "Bearer "+hfToken, ups[0].Header.Get("Authorization"))
-			require.JSONEq(t, tc.inputJSON, gjson.GetBytes(ups[0].Body, "inputs").Raw)
+			up := oneUpstream(t, router, id)
+			require.Equal(t, "/hf-inference/models/"+tc.model+"/pipeline/feature-extraction", up.Path)
+			require.Equal(t, "Bearer "+hfToken, up.Header.Get("Authorization"))
+			require.JSONEq(t, tc.inputJSON, gjson.GetBytes(up.Body, "inputs").Raw)
 		})
 	}
 }

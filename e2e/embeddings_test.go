@@ -161,9 +161,7 @@ func TestEmbeddingsRouterShapes(t *testing.T) {
 			res := r.post(t, "/emb", tc.body(t), headers...)
 			require.Equal(t, http.StatusOK, res.status, "body: %.1000s", res.body)
 
-			ups := upstreamRequests(router, id)
-			require.Len(t, ups, 1)
-			up := ups[0]
+			up := oneUpstream(t, router, id)
 			require.Equal(t, "/hf-inference/models/"+tc.model+"/pipeline/feature-extraction", up.Path)
 			require.Equal(t, "Bearer "+hfToken, up.Header.Get("Authorization"))
 			require.Equal(t, "application/json", up.Header.Get("Content-Type"))
@@ -195,9 +193,8 @@ func TestEmbeddingsConfiguredModel(t *testing.T) {
 	l, got := decodeEmbeddings(t, res.body, false)
 	require.Equal(t, pooledModel, l.Model)
 	requireVectorsEqual(t, pooled(hfsim.DefaultEmbeddingDim, true, "hello world")(), got, 0)
-	ups := upstreamRequests(router, id)
-	require.Len(t, ups, 1)
-	require.Equal(t, "/hf-inference/models/"+pooledModel+"/pipeline/feature-extraction", ups[0].Path)
+	up := oneUpstream(t, router, id)
+	require.Equal(t, "/hf-inference/models/"+pooledModel+"/pipeline/feature-extraction", up.Path)
 
 	id = reqID(t)
 	res = r.post(t, "/emb", `{"model":"BAAI/bge-small-en-v1.5","input":"hello"}`, "X-E2E-Id", id)
@@ -246,11 +243,10 @@ func TestEmbeddingsTEI(t *testing.T) {
 			id := reqID(t)
 			res := r.post(t, tc.route, tc.body, "X-E2E-Id", id)
 			require.Equal(t, http.StatusOK, res.status, "body: %.1000s", res.body)
-			ups := upstreamRequests(tei, id)
-			require.Len(t, ups, 1)
-			require.Equal(t, tc.wantPath, ups[0].Path)
-			require.Equal(t, "Bearer "+hfToken, ups[0].Header.Get("Authorization"))
-			require.JSONEq(t, tc.wantBody, string(ups[0].Body))
+			up := oneUpstream(t, tei, id)
+			require.Equal(t, tc.wantPath, up.Path)
+			require.Equal(t, "Bearer "+hfToken, up.Header.Get("Authorization"))
+			require.JSONEq(t, tc.wantBody, string(up.Body))
 			require.Empty(t, upstreamRequests(router, id), "nothing goes to the router")
 
 			l, got := decodeEmbeddings(t, res.body, tc.base64)

@@ -146,9 +146,7 @@ func TestVideoJSON(t *testing.T) {
 			res := r.post(t, tc.route, tc.body, "X-E2E-Id", id, "X-Hfsim-Video", "json", "Authorization", "Bearer "+clientAPIKey)
 			require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
 
-			ups := upstreamRequests(router, id)
-			require.Len(t, ups, 1)
-			up := ups[0]
+			up := oneUpstream(t, router, id)
 			require.Equal(t, "/v1/videos", up.Path)
 			require.Equal(t, "Bearer "+hfToken, up.Header.Get("Authorization"))
 			require.Equal(t, videoModel, gjson.GetBytes(up.Body, "model").String())
@@ -208,9 +206,7 @@ func TestVideoMultipart(t *testing.T) {
 			})
 			require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
 
-			ups := upstreamRequests(router, id)
-			require.Len(t, ups, 1)
-			up := ups[0]
+			up := oneUpstream(t, router, id)
 			require.Equal(t, "/v1/videos", up.Path)
 			require.Equal(t, "Bearer "+hfToken, up.Header.Get("Authorization"))
 			require.Equal(t, ctype, up.Header.Get("Content-Type"), "the boundary is the client's")
@@ -308,9 +304,8 @@ func TestVideoMultipartUnlimited(t *testing.T) {
 	id := reqID(t)
 	res := r.do(t, http.MethodPost, "/v-unlimited", body, map[string]string{"Content-Type": ctype, "X-E2E-Id": id, "X-Hfsim-Video": "json"})
 	require.Equal(t, http.StatusOK, res.status, "body: %.500s", res.body)
-	ups := upstreamRequests(router, id)
-	require.Len(t, ups, 1)
-	requireFormSameButModel(t, body, ups[0].Body, params["boundary"], videoModel)
+	up := oneUpstream(t, router, id)
+	requireFormSameButModel(t, body, up.Body, params["boundary"], videoModel)
 	require.GreaterOrEqual(t, r.k.Stats().BodiesSpooled, uint64(1))
 
 	id = reqID(t)
