@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -204,12 +208,13 @@ func exitReason(cmd *exec.Cmd, err error) (string, int) {
 // before the server was spawned, nil if none) exists at path, or ctx ends.
 // Kong itself never waits; the stand-in offers it so that a "ready" line
 // means the first request will not race the plugin's start-up. It looks at
-// the file instead of connecting, because go-pdk logs every connection
-// that closes without a call ("EOF"), which Kong never causes.
+// the file and the kernel's socket table instead of connecting, because
+// go-pdk logs every connection that closes without a call ("EOF"), which
+// Kong never causes.
 func WaitForSocket(ctx context.Context, path string, prev os.FileInfo) error {
 	for {
 		fi, err := os.Stat(path)
-		if err == nil && fi.Mode()&os.ModeSocket != 0 && (prev == nil || !os.SameFile(prev, fi)) {
+		if err == nil && fi.Mode()&os.ModeSocket != 0 && (prev == nil || !os.SameFile(prev, fi)) && accepting(path) {
 			return nil
 		}
 		select {
@@ -218,4 +223,38 @@ func WaitForSocket(ctx context.Context, path string, prev os.FileInfo) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// accepting reports whether a server listens on the unix socket. The file
+// appears at bind(2), a moment before listen(2), and a connect in between
+// is refused, so the file alone does not mean the server is ready. The
+// kernel's socket table says it without connecting (a probe connection
+// would make go-pdk log an EOF that Kong never causes): a listening socket
+// carries __SO_ACCEPTCON (0x10000) in its flags. Where /proc is not
+// readable, a connect is the fallback.
+func accepting(path string) bool {
+	f, err := os.Open("/proc/net/unix")
+	if err != nil {
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err != nil {
+			return false
+		}
+		_ = c.Close()
+		return true
+	}
+	defer f.Close()
+	want := filepath.Clean(path)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// Num RefCount Protocol Flags Type St Inode Path
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 8 || filepath.Clean(fields[7]) != want {
+			continue
+		}
+		flags, err := strconv.ParseUint(fields[3], 16, 32)
+		if err == nil && flags&0x10000 != 0 {
+			return true
+		}
+	}
+	return false
 }
