@@ -236,6 +236,22 @@ func TestConfigErrorOnEveryRequest(t *testing.T) {
 	assert.Equal(t, "invalid_plugin_config", gjson.GetBytes(f.exit.Body, "error.code").String())
 }
 
+// TestConfigPanicStartsAnyway: a panic while reading the config (go-pdk
+// calls UnmarshalJSON outside any handler, with no recover) must neither
+// kill the server nor fail the start; the instance answers 500s instead.
+func TestConfigPanicStartsAnyway(t *testing.T) {
+	parseConfig = func([]byte) (*schema.Config, error) { panic("parser bug") }
+	t.Cleanup(func() { parseConfig = schema.Parse })
+	i := New().(*Instance)
+	require.NoError(t, i.UnmarshalJSON([]byte(chatConfig(""))))
+	require.ErrorContains(t, i.cfgErr, "parser bug")
+	f := &fakeKong{}
+	f.run(t, i.Access)
+	require.NotNil(t, f.exit)
+	assert.EqualValues(t, 500, f.exit.Status)
+	assert.Equal(t, "invalid_plugin_config", gjson.GetBytes(f.exit.Body, "error.code").String())
+}
+
 // panicky is a capability that panics, to prove the handlers recover.
 type panicky struct{}
 

@@ -3,6 +3,7 @@
 package plugin
 
 import (
+	"fmt"
 	"reflect"
 
 	"github.com/Kong/go-pdk"
@@ -28,9 +29,19 @@ type Instance struct {
 // New is the constructor go-pdk's server calls for each instance.
 func New() interface{} { return &Instance{} }
 
-// UnmarshalJSON is how go-pdk hands the instance its config. It never fails.
+// parseConfig is schema.Parse; a variable so that a test can make it panic.
+var parseConfig = schema.Parse
+
+// UnmarshalJSON is how go-pdk hands the instance its config. It never
+// fails, and never panics: go-pdk calls it outside any handler, where a
+// panic would kill the plugin server and every request in flight.
 func (i *Instance) UnmarshalJSON(raw []byte) error {
-	i.cfg, i.cfgErr = schema.Parse(raw)
+	defer func() {
+		if r := recover(); r != nil {
+			*i = Instance{cfgErr: fmt.Errorf("the configuration could not be read (internal error: %v)", r)}
+		}
+	}()
+	i.cfg, i.cfgErr = parseConfig(raw)
 	if i.cfgErr == nil {
 		i.capability, i.cfgErr = translate.For(i.cfg)
 		i.redact = translate.NewRedactor(i.cfg)
