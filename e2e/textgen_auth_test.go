@@ -106,46 +106,38 @@ func TestTextgenAuth(t *testing.T) {
 		{name: "router accepts the gateway token over a client's", path: "/auth-router", onRouter: true, headers: []string{"Authorization", "Bearer hf_wrong", "apikey", clientAPIKey},
 			want: want{headers: map[string]string{"Authorization": "Bearer " + hfToken, "apikey": ""}}},
 	} {
-		for _, stream := range []bool{false, true} {
-			name := tc.name
-			b := body
-			if tc.body != "" {
-				b = tc.body
-			}
-			if stream {
-				name += " stream"
-				b = withStream(b)
-			}
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				h := with(id(t), tc.headers...)
-				res := r.send(t, tc.path+tc.query, b, h)
-				require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
-				srv := open
-				if tc.onRouter {
-					srv = router
-				}
-				got := oneUpstream(t, srv, e2eID(t))
-				for name, v := range tc.want.headers {
-					vals := got.Header.Values(name)
-					if v == "" {
-						assert.Empty(t, vals, "upstream header %s must not be sent", name)
-					} else {
-						assert.Equal(t, []string{v}, vals, "upstream header %s", name)
-					}
-				}
-				if tc.want.query != "" || tc.query != "" {
-					assert.Equal(t, tc.want.query, got.RawQuery)
-				}
-				for p, v := range tc.want.body {
-					assert.Equal(t, v, gjson.GetBytes(got.Body, p).String(), "%s in %s", p, got.Body)
-				}
-				if tc.want.body == nil {
-					assert.False(t, gjson.GetBytes(got.Body, "hf_token").Exists())
-				}
-				assert.NotContains(t, string(res.body), hfToken)
-				assert.NotContains(t, string(res.body), paramSecret)
-			})
+		b := body
+		if tc.body != "" {
+			b = tc.body
 		}
+		bufferedAndStreamed(t, tc.name, b, func(t *testing.T, _ bool, b string) {
+			h := with(id(t), tc.headers...)
+			res := r.send(t, tc.path+tc.query, b, h)
+			require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+			srv := open
+			if tc.onRouter {
+				srv = router
+			}
+			got := oneUpstream(t, srv, e2eID(t))
+			for name, v := range tc.want.headers {
+				vals := got.Header.Values(name)
+				if v == "" {
+					assert.Empty(t, vals, "upstream header %s must not be sent", name)
+				} else {
+					assert.Equal(t, []string{v}, vals, "upstream header %s", name)
+				}
+			}
+			if tc.want.query != "" || tc.query != "" {
+				assert.Equal(t, tc.want.query, got.RawQuery)
+			}
+			for p, v := range tc.want.body {
+				assert.Equal(t, v, gjson.GetBytes(got.Body, p).String(), "%s in %s", p, got.Body)
+			}
+			if tc.want.body == nil {
+				assert.False(t, gjson.GetBytes(got.Body, "hf_token").Exists())
+			}
+			assert.NotContains(t, string(res.body), hfToken)
+			assert.NotContains(t, string(res.body), paramSecret)
+		})
 	}
 }

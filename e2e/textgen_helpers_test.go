@@ -78,6 +78,23 @@ func withStream(body string) string {
 	return `{"stream":true,` + body[1:]
 }
 
+// bufferedAndStreamed runs f as a parallel subtest twice: with body as
+// given, and named name+" stream" with "stream":true added (withStream),
+// since every request form must hold for both answers.
+func bufferedAndStreamed(t *testing.T, name, body string, f func(t *testing.T, stream bool, body string)) {
+	t.Helper()
+	for _, stream := range []bool{false, true} {
+		n, b := name, body
+		if stream {
+			n, b = name+" stream", withStream(body)
+		}
+		t.Run(n, func(t *testing.T) {
+			t.Parallel()
+			f(t, stream, b)
+		})
+	}
+}
+
 // id returns the X-E2E-Id header map of one request of the test.
 func id(t *testing.T, suffix ...string) map[string]string {
 	return map[string]string{"X-E2E-Id": e2eID(t, suffix...)}

@@ -170,40 +170,31 @@ func TestTextgenModel(t *testing.T) {
 		{"too long", "/mod-body", withModel("org/" + strings.Repeat("n", 300)), invalid("org/")},
 	}
 	for _, tc := range cases {
-		for _, stream := range []bool{false, true} {
-			name := tc.name
-			body := tc.body
-			if stream {
-				name += " stream"
-				body = withStream(body)
-			}
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				res := r.send(t, tc.path, body, id(t))
-				if tc.want.status != http.StatusOK {
-					msg := requireOpenAIErrorShape(t, res, tc.want.status, "invalid_request_error", tc.want.code)
-					if tc.want.prefix {
-						assert.True(t, strings.HasPrefix(msg, tc.want.msg), "message %q", msg)
-						assert.Contains(t, msg, "is not a valid Hugging Face model id")
-					} else {
-						assert.Equal(t, tc.want.msg, msg)
-					}
-					requireNothingUpstream(t, router, e2eID(t))
-					return
-				}
-				require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
-				up := oneUpstream(t, router, e2eID(t))
-				assert.Equal(t, tc.want.model, gjson.GetBytes(up.Body, "model").String())
-				assert.Equal(t, "huggingface/"+tc.want.model, res.header.Get("X-Kong-LLM-Model"))
-				if stream {
-					evs := dataEvents(sseEvents(t, res.body))
-					require.NotEmpty(t, evs)
-					assert.Equal(t, tc.want.model, gjson.Get(evs[0], "model").String())
+		bufferedAndStreamed(t, tc.name, tc.body, func(t *testing.T, stream bool, body string) {
+			res := r.send(t, tc.path, body, id(t))
+			if tc.want.status != http.StatusOK {
+				msg := requireOpenAIErrorShape(t, res, tc.want.status, "invalid_request_error", tc.want.code)
+				if tc.want.prefix {
+					assert.True(t, strings.HasPrefix(msg, tc.want.msg), "message %q", msg)
+					assert.Contains(t, msg, "is not a valid Hugging Face model id")
 				} else {
-					assert.Equal(t, tc.want.model, gjson.GetBytes(res.body, "model").String())
+					assert.Equal(t, tc.want.msg, msg)
 				}
-			})
-		}
+				requireNothingUpstream(t, router, e2eID(t))
+				return
+			}
+			require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+			up := oneUpstream(t, router, e2eID(t))
+			assert.Equal(t, tc.want.model, gjson.GetBytes(up.Body, "model").String())
+			assert.Equal(t, "huggingface/"+tc.want.model, res.header.Get("X-Kong-LLM-Model"))
+			if stream {
+				evs := dataEvents(sseEvents(t, res.body))
+				require.NotEmpty(t, evs)
+				assert.Equal(t, tc.want.model, gjson.Get(evs[0], "model").String())
+			} else {
+				assert.Equal(t, tc.want.model, gjson.GetBytes(res.body, "model").String())
+			}
+		})
 	}
 }
 
@@ -244,19 +235,11 @@ func TestTextgenBodyValidation(t *testing.T) {
 		{"native without inputs", "/val-native/generate", `{"parameters":{}}`, `llm_format huggingface takes TGI requests: {"inputs": "<prompt>", "parameters": {...}}; "inputs" must be a string`},
 		{"native parameters not an object", "/val-native/generate", `{"inputs":"hi","parameters":[1]}`, `"parameters" must be an object`},
 	} {
-		for _, stream := range []bool{false, true} {
-			name, body := tc.name, tc.body
-			if stream {
-				name += " stream"
-				body = withStream(body)
-			}
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				res := r.send(t, tc.path, body, id(t))
-				requireOpenAIError(t, res, http.StatusBadRequest, "invalid_request_error", "", tc.msg)
-				requireNothingUpstream(t, router, e2eID(t))
-			})
-		}
+		bufferedAndStreamed(t, tc.name, tc.body, func(t *testing.T, _ bool, body string) {
+			res := r.send(t, tc.path, body, id(t))
+			requireOpenAIError(t, res, http.StatusBadRequest, "invalid_request_error", "", tc.msg)
+			requireNothingUpstream(t, router, e2eID(t))
+		})
 	}
 }
 
@@ -284,30 +267,22 @@ func TestTextgenFieldsPassThrough(t *testing.T) {
 		{name: "options filled", path: "/pass-opts", body: compact},
 		{name: "options all set by the client", path: "/pass-opts", body: `{"model":"` + chatModel + `","max_tokens":5,"temperature":1.0,"top_p":1,"top_k":1,` + compact[1:], unchanged: true},
 	} {
-		for _, stream := range []bool{false, true} {
-			name, body := tc.name, tc.body
-			if stream {
-				name += " stream"
-				body = withStream(body)
+		bufferedAndStreamed(t, tc.name, tc.body, func(t *testing.T, stream bool, body string) {
+			res := r.send(t, tc.path, body, id(t))
+			require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+			up := oneUpstream(t, router, e2eID(t))
+			if tc.unchanged {
+				assert.Equal(t, body, string(up.Body), "a body that needs no change goes upstream as sent")
+				return
 			}
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				res := r.send(t, tc.path, body, id(t))
-				require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
-				up := oneUpstream(t, router, e2eID(t))
-				if tc.unchanged {
-					assert.Equal(t, body, string(up.Body), "a body that needs no change goes upstream as sent")
-					return
-				}
-				strip := []string{"model", "max_tokens", "temperature", "top_p", "top_k"}
-				assert.Equal(t, withoutKeys(t, []byte(body), strip...), withoutKeys(t, up.Body, strip...))
-				assert.Equal(t, chatModel, gjson.GetBytes(up.Body, "model").String())
-				// Tools go through, and the upstream answered with a call.
-				if !stream {
-					assert.Equal(t, "get_weather", gjson.GetBytes(res.body, "choices.0.message.tool_calls.0.function.name").String(), "body: %s", res.body)
-				}
-			})
-		}
+			strip := []string{"model", "max_tokens", "temperature", "top_p", "top_k"}
+			assert.Equal(t, withoutKeys(t, []byte(body), strip...), withoutKeys(t, up.Body, strip...))
+			assert.Equal(t, chatModel, gjson.GetBytes(up.Body, "model").String())
+			// Tools go through, and the upstream answered with a call.
+			if !stream {
+				assert.Equal(t, "get_weather", gjson.GetBytes(res.body, "choices.0.message.tool_calls.0.function.name").String(), "body: %s", res.body)
+			}
+		})
 	}
 }
 
@@ -414,26 +389,18 @@ func TestTextgenBodySize(t *testing.T) {
 		{"unlimited", "/size-unlimited", huge, 200, true},
 		{"native over limit", "/size-native/generate", `{"inputs":"` + strings.Repeat("b", 2000) + `"}`, 413, false},
 	} {
-		for _, stream := range []bool{false, true} {
-			name, b := tc.name, tc.body
-			if stream {
-				name += " stream"
-				b = withStream(b)
+		bufferedAndStreamed(t, tc.name, tc.body, func(t *testing.T, _ bool, b string) {
+			res := r.send(t, tc.path, b, id(t))
+			if tc.status == http.StatusRequestEntityTooLarge {
+				msg := requireOpenAIErrorShape(t, res, http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large")
+				assert.Contains(t, msg, fmt.Sprintf("request body is %d bytes, over the max_request_body_size", len(b)))
+				requireNothingUpstream(t, router, e2eID(t))
+				return
 			}
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				res := r.send(t, tc.path, b, id(t))
-				if tc.status == http.StatusRequestEntityTooLarge {
-					msg := requireOpenAIErrorShape(t, res, http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large")
-					assert.Contains(t, msg, fmt.Sprintf("request body is %d bytes, over the max_request_body_size", len(b)))
-					requireNothingUpstream(t, router, e2eID(t))
-					return
-				}
-				require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
-				up := oneUpstream(t, router, e2eID(t))
-				assert.Equal(t, withoutKeys(t, []byte(b), "model"), withoutKeys(t, up.Body, "model"), "the body reached the upstream whole")
-			})
-		}
+			require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+			up := oneUpstream(t, router, e2eID(t))
+			assert.Equal(t, withoutKeys(t, []byte(b), "model"), withoutKeys(t, up.Body, "model"), "the body reached the upstream whole")
+		})
 	}
 	// Cleanups run after the parallel subtests are done (and before the
 	// rig's own cleanup, registered earlier).

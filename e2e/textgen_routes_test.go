@@ -22,21 +22,14 @@ func TestTextgenMisconfigured(t *testing.T) {
 		route{path: "/bad", config: chatConf(t, "model.options.upstream_url", jsonString(badURL))},
 		route{path: "/good", config: chatConf(t)},
 	)
-	for _, stream := range []bool{false, true} {
-		name, body := "bad", chatBody("hello")
-		if stream {
-			name, body = "bad stream", withStream(body)
-		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			res := r.send(t, "/bad", body, id(t))
-			msg := requireOpenAIErrorShape(t, res, http.StatusInternalServerError, "server_error", "invalid_plugin_config")
-			assert.Contains(t, msg, "model.options.upstream_url")
-			assert.Contains(t, msg, "misconfigured")
-			assert.NotContains(t, msg, hfToken, "the message names fields, never secrets")
-			requireNothingUpstream(t, router, e2eID(t))
-		})
-	}
+	bufferedAndStreamed(t, "bad", chatBody("hello"), func(t *testing.T, _ bool, body string) {
+		res := r.send(t, "/bad", body, id(t))
+		msg := requireOpenAIErrorShape(t, res, http.StatusInternalServerError, "server_error", "invalid_plugin_config")
+		assert.Contains(t, msg, "model.options.upstream_url")
+		assert.Contains(t, msg, "misconfigured")
+		assert.NotContains(t, msg, hfToken, "the message names fields, never secrets")
+		requireNothingUpstream(t, router, e2eID(t))
+	})
 	t.Run("other route works", func(t *testing.T) {
 		t.Parallel()
 		res := r.send(t, "/good", chatBody("hello"), id(t))
