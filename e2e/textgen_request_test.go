@@ -389,22 +389,34 @@ func TestTextgenBodySize(t *testing.T) {
 		{"unlimited", "/size-unlimited", huge, 200, true},
 		{"native over limit", "/size-native/generate", `{"inputs":"` + strings.Repeat("b", 2000) + `"}`, 413, false},
 	} {
-		bufferedAndStreamed(t, tc.name, tc.body, func(t *testing.T, _ bool, b string) {
-			res := r.send(t, tc.path, b, id(t))
-			if tc.status == http.StatusRequestEntityTooLarge {
-				msg := requireOpenAIErrorShape(t, res, http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large")
-				assert.Contains(t, msg, fmt.Sprintf("request body is %d bytes, over the max_request_body_size", len(b)))
-				requireNothingUpstream(t, router, e2eID(t))
-				return
+		// Not bufferedAndStreamed: its variants run in parallel, and the
+		// spool counter is the rig's, so each request's share of it is
+		// only known when the requests on this rig go one at a time.
+		for _, stream := range []bool{false, true} {
+			name, b := tc.name, tc.body
+			if stream {
+				name, b = name+" stream", withStream(b)
 			}
-			require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
-			up := oneUpstream(t, router, e2eID(t))
-			assert.Equal(t, withoutKeys(t, []byte(b), "model"), withoutKeys(t, up.Body, "model"), "the body reached the upstream whole")
-		})
+			t.Run(name, func(t *testing.T) {
+				before := r.k.Stats().BodiesSpooled
+				res := r.send(t, tc.path, b, id(t))
+				spooled := r.k.Stats().BodiesSpooled - before
+				if tc.spooled {
+					assert.Equal(t, uint64(1), spooled, "a %d-byte body is over client_body_buffer_size (8 KiB): the stand-in spools it", len(b))
+				} else {
+					assert.Zero(t, spooled, "a %d-byte body fits client_body_buffer_size (8 KiB): kept in memory", len(b))
+				}
+				if tc.status == http.StatusRequestEntityTooLarge {
+					msg := requireOpenAIErrorShape(t, res, http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large")
+					assert.Contains(t, msg, fmt.Sprintf("request body is %d bytes, over the max_request_body_size", len(b)))
+					requireNothingUpstream(t, router, e2eID(t))
+					return
+				}
+				require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
+				up := oneUpstream(t, router, e2eID(t))
+				assert.Equal(t, withoutKeys(t, []byte(b), "model"), withoutKeys(t, up.Body, "model"), "the body reached the upstream whole")
+			})
+		}
 	}
-	// Cleanups run after the parallel subtests are done (and before the
-	// rig's own cleanup, registered earlier).
-	t.Cleanup(func() {
-		assert.GreaterOrEqual(t, r.k.Stats().BodiesSpooled, uint64(8), "the stand-in spooled the bodies over 8 KiB")
-	})
+	assert.GreaterOrEqual(t, r.k.Stats().BodiesSpooled, uint64(8), "the stand-in spooled the bodies over 8 KiB")
 }
