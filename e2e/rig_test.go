@@ -274,14 +274,22 @@ func (r *rig) stream(t *testing.T, path, body string, headers map[string]string)
 	return res, events
 }
 
+// waitRecords waits until the stand-in has published n log records (the
+// log phase runs after the response, like Kong's timer) and returns them.
+func (r *rig) waitRecords(t *testing.T, n int) []json.RawMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	recs, err := r.k.WaitRecords(ctx, n)
+	require.NoError(t, err, "waiting for %d log records", n)
+	return recs
+}
+
 // records waits for n log records (the log phase runs after the response,
 // like Kong's timer) and returns them as file-log wrote them to its file.
 func (r *rig) records(t *testing.T, n int) []map[string]any {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	_, err := r.k.WaitRecords(ctx, n)
-	require.NoError(t, err, "waiting for %d log records", n)
+	r.waitRecords(t, n)
 	var out []map[string]any
 	require.Eventually(t, func() bool {
 		b, err := os.ReadFile(r.logPath)
@@ -311,10 +319,7 @@ func (r *rig) records(t *testing.T, n int) []map[string]any {
 // section (PDK calls per phase), which a real Kong would not write.
 func (r *rig) memRecords(t *testing.T, n int) []map[string]any {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	recs, err := r.k.WaitRecords(ctx, n)
-	require.NoError(t, err, "waiting for %d log records", n)
+	recs := r.waitRecords(t, n)
 	out := make([]map[string]any, 0, len(recs))
 	for _, rec := range recs {
 		var m map[string]any
