@@ -26,13 +26,10 @@ const (
 	tgModel    = "HuggingFaceH4/zephyr-7b-beta"
 )
 
-// authConf is the gateway's Hugging Face token as the plugin's auth config.
-const authConf = `{"header_name":"Authorization","header_value":"Bearer ` + hfToken + `"}`
-
 // baseConf is a plugin config for a route type with the gateway's token and
 // a configured model.
 func baseConf(routeType, model string) string {
-	return `{"route_type":"` + routeType + `","auth":` + authConf + `,"model":{"provider":"huggingface","name":"` + model + `"}}`
+	return `{"route_type":"` + routeType + `","auth":` + authConfig(hfToken) + `,"model":{"provider":"huggingface","name":"` + model + `"}}`
 }
 
 // conf edits a config: kv alternates sjson paths and raw JSON values; a
