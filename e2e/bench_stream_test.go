@@ -21,7 +21,7 @@ func firstEvent(tb testing.TB, url, body string, headers map[string]string) time
 		req.Header.Set(k, v)
 	}
 	start := time.Now()
-	res, err := http.DefaultClient.Do(req)
+	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	require.NoError(tb, err)
 	defer res.Body.Close()
 	require.Equal(tb, http.StatusOK, res.StatusCode)
@@ -43,9 +43,9 @@ func firstEvent(tb testing.TB, url, body string, headers map[string]string) time
 // reports both and the difference: what the gateway adds before the first
 // token. A figure, not an assertion (the machine's load decides it).
 func BenchmarkStreamTTFB(b *testing.B) {
-	r := startRig(b, route{path: "/chat", config: `{"route_type":"llm/v1/chat","auth":{"header_name":"Authorization","header_value":"Bearer ` + hfToken + `"},"model":{"provider":"huggingface","name":"meta-llama/Llama-3.3-70B-Instruct"}}`})
+	r := startRig(b, route{path: "/chat", config: baseConf("llm/v1/chat", chatModel)})
 	body := `{"messages":[{"role":"user","content":"Say hello to the world from the benchmark"}],"stream":true}`
-	direct := `{"model":"meta-llama/Llama-3.3-70B-Instruct","messages":[{"role":"user","content":"Say hello to the world from the benchmark"}],"stream":true}`
+	direct := `{"model":"` + chatModel + `","messages":[{"role":"user","content":"Say hello to the world from the benchmark"}],"stream":true}`
 	var viaKong, straight time.Duration
 	for b.Loop() {
 		straight += firstEvent(b, routerURL+"/v1/chat/completions", direct, map[string]string{"Authorization": "Bearer " + hfToken})
