@@ -5,18 +5,8 @@
 // Prints {"ok":true,"shape":[...],"vectors":[{"length","first":[...]}]} where
 // vectors are the innermost arrays in order (at most 16), or
 // {"ok":false,"error":{...}}.
-import { emit, env, fail, summarizeVector, usageError } from "./lib.mjs";
+import { emit, env, envJSON, fail, summarizeVector } from "./lib.mjs";
 import { callOptions, hfClient, modelArg } from "./hf_client.mjs";
-
-function readJSON(name) {
-  const raw = env(name);
-  if (raw === "") return undefined;
-  try {
-    return JSON.parse(raw);
-  } catch (err) {
-    usageError(`${name} is not JSON: ${err.message}`);
-  }
-}
 
 // shapeOf follows the first element at each depth; the client has already
 // checked the array is numeric and at most 4 levels deep.
@@ -42,8 +32,8 @@ function innermost(a, out) {
 
 const client = hfClient();
 try {
-  const inputs = readJSON("INPUT_JSON") ?? env("INPUT", "Today is a sunny day.");
-  const out = await client.featureExtraction({ ...modelArg(), inputs, ...(readJSON("EXTRA_BODY") ?? {}) }, callOptions());
+  const inputs = envJSON("INPUT_JSON") ?? env("INPUT", "Today is a sunny day.");
+  const out = await client.featureExtraction({ ...modelArg(), inputs, ...(envJSON("EXTRA_BODY") ?? {}) }, callOptions());
   emit({ ok: true, shape: shapeOf(out), vectors: Array.isArray(out) ? innermost(out, []) : [] });
 } catch (err) {
   fail(err);

@@ -41,21 +41,35 @@ export function timeoutMs() {
   return n;
 }
 
-export function extraHeaders() {
-  const raw = env("EXTRA_HEADERS");
+// envJSON parses the variable name as JSON; undefined when it is unset or
+// empty, a usage error when it is not JSON.
+export function envJSON(name) {
+  const raw = env(name);
   if (raw === "") {
+    return undefined;
+  }
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    usageError(`${name} is not JSON: ${err.message}`);
+  }
+}
+
+// envObject is envJSON for a variable that must hold a JSON object ({} when
+// unset); what says what the object maps, for the usage error.
+export function envObject(name, what) {
+  const parsed = envJSON(name);
+  if (parsed === undefined) {
     return {};
   }
-  let parsed;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (err) {
-    usageError(`EXTRA_HEADERS is not JSON: ${err.message}`);
-  }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-    usageError("EXTRA_HEADERS must be a JSON object of header names to values");
+    usageError(`${name} must be a JSON object${what}`);
   }
   return parsed;
+}
+
+export function extraHeaders() {
+  return envObject("EXTRA_HEADERS", " of header names to values");
 }
 
 // optionalNumber reads a numeric setting; unset or empty means "let the

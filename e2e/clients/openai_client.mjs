@@ -3,7 +3,7 @@
 // so that a test sees exactly one request per call and every upstream error
 // as it arrives.
 import OpenAI from "openai";
-import { env, extraHeaders, requireEnv, timeoutMs, usageError } from "./lib.mjs";
+import { env, envObject, extraHeaders, requireEnv, timeoutMs } from "./lib.mjs";
 
 export function openaiClient() {
   return new OpenAI({
@@ -26,18 +26,5 @@ export function requestModel() {
 // extraBody reads EXTRA_BODY, a JSON object merged into the request body, so
 // a test can send fields this script does not know (tools, stop, seed, ...).
 export function extraBody() {
-  const raw = env("EXTRA_BODY");
-  if (raw === "") {
-    return {};
-  }
-  let parsed;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (err) {
-    usageError(`EXTRA_BODY is not JSON: ${err.message}`);
-  }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-    usageError("EXTRA_BODY must be a JSON object");
-  }
-  return parsed;
+  return envObject("EXTRA_BODY", "");
 }
