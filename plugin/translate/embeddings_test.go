@@ -16,18 +16,24 @@ import (
 
 const embedModel = "sentence-transformers/all-MiniLM-L6-v2"
 
-// embedConfig is a router config with a bearer token and a configured model.
-func embedConfig(mod func(*schema.Config)) *schema.Config {
+// routerConfig is a router config for routeType with a bearer token and a
+// configured model, edited by mod when not nil.
+func routerConfig(routeType, model string, mod func(*schema.Config)) *schema.Config {
 	cfg := &schema.Config{
-		RouteType:          RouteEmbeddings,
+		RouteType:          routeType,
 		MaxRequestBodySize: 1 << 20,
 		Auth:               schema.Auth{HeaderName: "Authorization", HeaderValue: "Bearer hf_test"},
-		Model:              schema.Model{Provider: "huggingface", Name: embedModel},
+		Model:              schema.Model{Provider: "huggingface", Name: model},
 	}
 	if mod != nil {
 		mod(cfg)
 	}
 	return cfg
+}
+
+// embedConfig is the embeddings route's routerConfig.
+func embedConfig(mod func(*schema.Config)) *schema.Config {
+	return routerConfig(RouteEmbeddings, embedModel, mod)
 }
 
 // openAIList is the client's view of an embeddings answer.

@@ -17,17 +17,9 @@ import (
 
 const videoModel = "Wan-AI/Wan2.2-T2V-A14B"
 
+// videoConfig is the video route's routerConfig.
 func videoConfig(mod func(*schema.Config)) *schema.Config {
-	cfg := &schema.Config{
-		RouteType:          RouteVideo,
-		MaxRequestBodySize: 1 << 20,
-		Auth:               schema.Auth{HeaderName: "Authorization", HeaderValue: "Bearer hf_test"},
-		Model:              schema.Model{Provider: "huggingface", Name: videoModel},
-	}
-	if mod != nil {
-		mod(cfg)
-	}
-	return cfg
+	return routerConfig(RouteVideo, videoModel, mod)
 }
 
 // referenceImage is binary content that a careless multipart rewrite would
