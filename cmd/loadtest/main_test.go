@@ -12,7 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// binDir holds hfsim, kongsim and ai-proxy-hf, built once for the tests.
+// binDir holds hfsim, kongsim, ai-proxy-hf and loadtest itself (the
+// soak's plugin server), built once for the tests.
 var binDir string
 
 func TestMain(m *testing.M) {
@@ -25,7 +26,7 @@ func runMain(m *testing.M) int {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", dir+"/", "../hfsim", "../kongsim", "../ai-proxy-hf")
+	build := exec.Command("go", "build", "-o", dir+"/", "../hfsim", "../kongsim", "../ai-proxy-hf", ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		panic("building the binaries: " + err.Error())
@@ -69,6 +70,21 @@ func TestLoadShort(t *testing.T) {
 		// PDK calls for it.
 		require.NotEqual(t, "0.0", strings.TrimSpace(cols[11]), "no PDK calls on the plugin side: %s", r)
 	}
+}
+
+// The short form of `make soak`: 10,000 mixed chats, every one answered,
+// the plugin server sampled every second, and a verdict on RSS growth and
+// goroutines (Judge's rules are unit-tested in internal/loadtest).
+func TestSoakShort(t *testing.T) {
+	var out, errOut strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	err := run(ctx, []string{"soak", "-bin", binDir, "-plugin-server", binDir + "/loadtest",
+		"-requests", "10000", "-warmup", "2000", "-interval", "500ms", "-max-time", "3m"}, &out, &errOut)
+	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	require.Regexp(t, `(?m)^10000 requests in .*, 0 failed; plugin server RSS \d+ → \d+ KiB`, out.String())
+	require.Regexp(t, `(?m)^ +\d+\.\ds +\d+/10000 requests +rss +[1-9]\d* KiB +goroutines +[1-9]\d* +threads`, out.String(), "samples with RSS and goroutines")
+	require.True(t, strings.HasSuffix(out.String(), "soak passed\n"), out.String())
 }
 
 func TestUsage(t *testing.T) {

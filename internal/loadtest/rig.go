@@ -31,6 +31,11 @@ type RigOptions struct {
 	// PluginArgs are appended to the plugin server's start command (a
 	// metrics or profiling listener).
 	PluginArgs []string
+	// DebugServer, when set, is the path of the loadtest binary: the plugin
+	// server is then `loadtest plugin-server` (ServePlugin), the product's
+	// handlers with a pprof listener at Rig.DebugURL, for goroutine counts
+	// and CPU profiles. Unset: the plugin server is bin/ai-proxy-hf itself.
+	DebugServer string
 	// PluginOnly skips the plain stand-in (the soak needs only the plugin).
 	PluginOnly bool
 	// Log receives the children's stderr; nil keeps only the last lines,
@@ -40,12 +45,15 @@ type RigOptions struct {
 
 // Rig is hfsim and the two stand-ins, running.
 type Rig struct {
-	HFURL  string
-	Plain  *Stand // route without the plugin; nil with PluginOnly
-	Plugin *Stand // the same route with ai-proxy-hf
-	hf     *child
-	dir    string
-	logs   *tail
+	HFURL string
+	// DebugURL is the plugin server's pprof listener ("" without
+	// DebugServer).
+	DebugURL string
+	Plain    *Stand // route without the plugin; nil with PluginOnly
+	Plugin   *Stand // the same route with ai-proxy-hf
+	hf       *child
+	dir      string
+	logs     *tail
 }
 
 // Stand is one running kongsim.
@@ -109,6 +117,14 @@ func StartRig(ctx context.Context, o RigOptions) (_ *Rig, err error) {
 		}
 	}
 	pluginCmd := append([]string{bin("ai-proxy-hf"), "-kong-prefix", "PREFIX"}, o.PluginArgs...)
+	if o.DebugServer != "" {
+		addr, err := freeLoopbackAddr()
+		if err != nil {
+			return r, err
+		}
+		r.DebugURL = "http://" + addr
+		pluginCmd = append([]string{o.DebugServer, "plugin-server", "-debug-addr", addr, "-kong-prefix", "PREFIX"}, o.PluginArgs...)
+	}
 	r.Plugin, err = r.startStand(ctx, "plugin", bin, logw, pluginYAML(chatURL), pluginCmd)
 	return r, err
 }
@@ -145,7 +161,8 @@ func (r *Rig) startStand(ctx context.Context, name string, bin func(string) stri
 		env = append(env,
 			"KONG_PLUGINS=bundled,ai-proxy-hf",
 			"KONG_PLUGINSERVER_NAMES=ai-proxy-hf",
-			"KONG_PLUGINSERVER_AI_PROXY_HF_SOCKET="+filepath.Join(prefix, "ai-proxy-hf.socket"),
+			// go-pdk names the socket after the executable.
+			"KONG_PLUGINSERVER_AI_PROXY_HF_SOCKET="+filepath.Join(prefix, filepath.Base(pluginCmd[0])+".socket"),
 			"KONG_PLUGINSERVER_AI_PROXY_HF_START_CMD="+strings.Join(pluginCmd, " "),
 			"KONG_PLUGINSERVER_AI_PROXY_HF_QUERY_CMD="+bin("ai-proxy-hf")+" -dump",
 		)
