@@ -11,7 +11,7 @@ TEST_TIMEOUT ?= 30m
 GOFILES       = $(shell find . -name '*.go' -not -path './.git/*' -not -path '*/node_modules/*')
 
 .DEFAULT_GOAL := help
-.PHONY: help build test deps bench lint dev run clean
+.PHONY: help build test deps bench lint dev run clean load soak
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +35,15 @@ $(CLIENTS)/node_modules/.deps-installed: $(CLIENTS)/package.json $(CLIENTS)/pack
 
 bench: ## Run the Go benchmarks (with allocations), no tests
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# make load LOAD_FLAGS='-duration 8s -rounds 4' for steadier figures.
+load: build ## Plugin vs plain Kong route under the same load, c=1 and 16 (under 60 s)
+	$(GO) build -o $(BIN)/ ./cmd/loadtest
+	$(BIN)/loadtest load -bin $(BIN) $(LOAD_FLAGS)
+
+soak: build ## 100,000 mixed chats through the plugin; fails on RSS growth or a goroutine leak
+	$(GO) build -o $(BIN)/ ./cmd/loadtest
+	$(BIN)/loadtest soak -bin $(BIN) $(SOAK_FLAGS)
 
 lint: ## Fail on unformatted Go files (gofmt -l), then go vet
 	@unformatted="$$(gofmt -l $(GOFILES))"; \

@@ -1,0 +1,206 @@
+// Command loadtest runs `make load` and `make soak`: the plugin measured
+// side by side with a plain Kong route, and soaked for leaks, on the real
+// binaries (bin/hfsim, bin/kongsim, bin/ai-proxy-hf) on 127.0.0.1.
+//
+//	loadtest load [-bin bin] [-duration 4s] [-warmup 500ms] [-rounds 2] [-c 1,16]
+//	loadtest soak [-bin bin] [-requests 100000] [-warmup 10000] [-c 16] [-max-time 5m]
+//
+// load prints a Markdown table and ends with the line
+// "added p50 <ms> ms p99 <ms> ms at c=16; rps ratio <with/without>";
+// it exits 1 if any request failed. soak prints one sample of the plugin
+// server per second (RSS, goroutines, threads) and a verdict, and exits 1
+// on RSS growth, a goroutine leak, a failed request or a restart.
+// `loadtest plugin-server` is the plugin server with a pprof listener that
+// soak starts under the stand-in (see loadtest.ServePlugin).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ai-proxy-hf/ai-proxy-hf/internal/loadtest"
+)
+
+func main() {
+	// The plugin server keeps Go's default SIGTERM (exit): the stand-in
+	// stops it with SIGTERM, as Kong does.
+	if len(os.Args) > 1 && os.Args[1] == "plugin-server" {
+		if err := runPluginServer(os.Args[2:], os.Stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "loadtest plugin-server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: loadtest load|soak [flags] (loadtest load -h for the flags)")
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "load":
+		return runLoad(ctx, args[1:], stdout, stderr)
+	case "soak":
+		return runSoak(ctx, args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("unknown command %q: want load or soak", args[0])
+}
+
+// concurrencies parses "-c 1,16".
+type concurrencies []int
+
+func (c *concurrencies) String() string { return fmt.Sprint([]int(*c)) }
+
+func (c *concurrencies) Set(v string) error {
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("want positive worker counts like 1,16, got %q", v)
+		}
+		out = append(out, n)
+	}
+	*c = out
+	return nil
+}
+
+func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o := loadtest.DefaultLoadOptions()
+	conc := concurrencies(o.Concurrency)
+	fs := flag.NewFlagSet("loadtest load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	bin := fs.String("bin", "bin", "directory holding hfsim, kongsim and ai-proxy-hf")
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "measured time per side and cell (split over the rounds)")
+	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "warm-up before each round on each side, not measured")
+	fs.IntVar(&o.Rounds, "rounds", o.Rounds, "times the two sides alternate within a cell")
+	fs.Var(&conc, "c", "concurrencies (closed-loop workers), comma-separated")
+	verbose := fs.Bool("v", false, "show the servers' output")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.Concurrency = conc
+	o.Progress = stderr
+	ro := loadtest.RigOptions{BinDir: *bin}
+	if *verbose {
+		ro.Log = stderr
+	}
+	rig, err := loadtest.StartRig(ctx, ro)
+	if err != nil {
+		return err
+	}
+	defer rig.Close()
+	fmt.Fprintf(stdout, "%s\n\n", loadtest.Conditions(o))
+	cells, err := loadtest.RunLoad(ctx, rig, o)
+	if err != nil {
+		return err
+	}
+	if err := loadtest.WriteTable(stdout, cells); err != nil {
+		return err
+	}
+	failed := 0
+	for _, c := range cells {
+		failed += c.Failed()
+		for _, s := range []loadtest.Summary{c.Without, c.With} {
+			if s.FirstError != "" {
+				fmt.Fprintf(stdout, "\n%s c=%d: first failure: %s\n", c.Case, c.Concurrency, s.FirstError)
+			}
+		}
+	}
+	head, ok := loadtest.Headline(cells)
+	if !ok {
+		return errors.New("no buffered cell measured")
+	}
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, loadtest.LastLine(head))
+	if failed > 0 {
+		return fmt.Errorf("%d requests failed", failed)
+	}
+	return nil
+}
+
+func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o := loadtest.DefaultSoakOptions()
+	fs := flag.NewFlagSet("loadtest soak", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	bin := fs.String("bin", "bin", "directory holding hfsim, kongsim and ai-proxy-hf")
+	fs.IntVar(&o.Requests, "requests", o.Requests, "requests in all, warm-up included")
+	fs.IntVar(&o.Warmup, "warmup", o.Warmup, "requests before the baselines")
+	fs.IntVar(&o.Concurrency, "c", o.Concurrency, "closed-loop workers")
+	fs.DurationVar(&o.MaxTime, "max-time", o.MaxTime, "fail if the soak has not ended by then")
+	fs.DurationVar(&o.Interval, "interval", o.Interval, "time between two samples of the plugin server")
+	fs.Float64Var(&o.MaxRSSGrowth, "max-rss-growth", o.MaxRSSGrowth, "allowed RSS growth after warm-up (0.2 = 20%)")
+	fs.IntVar(&o.GoroutineSlack, "goroutine-slack", o.GoroutineSlack, "goroutines above the idle count after warm-up still accepted at the end")
+	server := fs.String("plugin-server", "", "the loadtest binary run as the plugin server (default: this one)")
+	verbose := fs.Bool("v", false, "show the servers' output")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.Requests < 1 || o.Warmup < 0 || o.Warmup >= o.Requests || o.Concurrency < 1 {
+		return fmt.Errorf("want 0 <= -warmup < -requests and -c >= 1")
+	}
+	if *server == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		*server = self
+	}
+	ro := loadtest.RigOptions{BinDir: *bin, DebugServer: *server, PluginOnly: true}
+	if *verbose {
+		ro.Log = stderr
+	}
+	rig, err := loadtest.StartRig(ctx, ro)
+	if err != nil {
+		return err
+	}
+	defer rig.Close()
+	o.Progress = stdout
+	fmt.Fprintf(stdout, "soak: %d requests (buffered and streamed 2 KiB chats alternating), %d of them warm-up, %d workers, through kongsim + ai-proxy-hf to hfsim; %s\n",
+		o.Requests, o.Warmup, o.Concurrency, loadtest.Machine())
+	rep, err := loadtest.RunSoak(ctx, rig, o)
+	if err != nil {
+		return err
+	}
+	from, to, growth, _ := rep.RSSGrowth()
+	fmt.Fprintf(stdout, "\n%d requests in %s (%.0f/s), %d failed; plugin server RSS %d → %d KiB (%+.1f%%), goroutines idle %d after warm-up, %d after; restarts %d\n",
+		rep.Requests, rep.Elapsed.Round(time.Millisecond), float64(rep.Requests)/rep.Elapsed.Seconds(), rep.Errors,
+		from, to, growth*100, rep.IdleAfterWarmup, rep.IdleAfter, rep.Restarts)
+	if err := rep.Judge(o); err != nil {
+		return fmt.Errorf("soak failed: %w", err)
+	}
+	fmt.Fprintln(stdout, "soak passed")
+	return nil
+}
+
+// runPluginServer is the plugin server with a pprof listener (the rig's
+// start command when it needs goroutine counts or profiles).
+func runPluginServer(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("loadtest plugin-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	debugAddr := fs.String("debug-addr", "127.0.0.1:0", "loopback address of the /debug/pprof/ listener")
+	prefix := fs.String("kong-prefix", "/usr/local/kong", "Kong prefix: the socket is <prefix>/loadtest.socket")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return loadtest.ServePlugin(*debugAddr, *prefix)
+}
