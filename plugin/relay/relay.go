@@ -237,6 +237,15 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if ok {
 		t = r.tickets.take(id)
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			r.logLine(map[string]any{"ai_proxy_hf": "error", "message": fmt.Sprintf("panic in the relay: %v", p)})
+			writeError(w, &translate.Error{Status: http.StatusInternalServerError, Type: "server_error", Message: "internal error in the ai-proxy-hf relay"})
+		}
+	}()
 	if t == nil {
 		// Nothing is read and nothing goes upstream.
 		writeError(w, &translate.Error{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "invalid_relay_ticket",

@@ -371,7 +371,8 @@ func TestStreamIdleUpstream(t *testing.T) {
 	cfg := config(t, "llm/v1/chat", f.hfURL, "")
 	res, b := f.post(t, f.ticket(t, cfg, "/chat", nil), `{"stream":true,`+chatBody[1:], "X-Hfsim-Delay", "5s")
 	require.Equal(t, http.StatusOK, res.StatusCode)
-	assert.Contains(t, string(b), "idle timeout", "%s", b)
+	assert.Contains(t, string(b), `"code":"upstream_timeout"`, "%s", b)
+	assert.Contains(t, f.log.String(), "idle timeout", "the summary line names the cause")
 	assert.NotContains(t, string(b), "[DONE]")
 }
 

@@ -3,7 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net"
@@ -77,6 +77,10 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request, t *Ticket) {
 	}
 	defer res.Body.Close()
 	st := up.State
+	if st.StartedAt == 0 {
+		// As the response phase does (loadState): created of rebuilt answers.
+		st.StartedAt = t.Start.UnixMilli()
+	}
 	success := res.StatusCode >= 200 && res.StatusCode <= 299
 	switch {
 	case !up.Stream:
@@ -86,7 +90,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request, t *Ticket) {
 		// answer to a stream request that is not a stream.
 		r.stream(w, req.Context(), ctx, cancel, x, &st, res, nil)
 	case success:
-		r.stream(w, req.Context(), ctx, cancel, x, &st, res, newStream(t, &st))
+		r.stream(w, req.Context(), ctx, cancel, x, &st, res, newStream(t, &st, r.opts.MaxEvent))
 	default:
 		// An error before the first byte: the same answer as the buffered
 		// path (OpenAI shape, Retry-After on 503 loading).
@@ -244,7 +248,11 @@ func (r *Relay) buffered(w http.ResponseWriter, x *exchange, st *translate.State
 func readCapped(body io.Reader, max int64) ([]byte, *translate.Error) {
 	b, err := io.ReadAll(io.LimitReader(body, max+1))
 	if err != nil {
-		return nil, upstreamFailure(err)
+		if e := upstreamFailure(err); e.Status == http.StatusGatewayTimeout {
+			return nil, e
+		}
+		return nil, &translate.Error{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_incomplete",
+			Message: "the upstream closed the connection before the end of its answer"}
 	}
 	if int64(len(b)) > max {
 		return nil, errUpstreamTooLarge(max)
@@ -281,9 +289,10 @@ func isEventStream(h http.Header) bool {
 
 // errStreamIdle and errStreamTooLong end a stream the upstream let stall
 // or never ended.
+// Both are timeouts (context.DeadlineExceeded) for the client's error event.
 var (
-	errStreamIdle    = errors.New("the upstream sent nothing within the relay's idle timeout")
-	errStreamTooLong = errors.New("the stream passed the relay's maximum duration")
+	errStreamIdle    = fmt.Errorf("the upstream sent nothing within the relay's idle timeout: %w", context.DeadlineExceeded)
+	errStreamTooLong = fmt.Errorf("the stream passed the relay's maximum duration: %w", context.DeadlineExceeded)
 )
 
 // finish records a relayed request: metrics, and for a stream or an error

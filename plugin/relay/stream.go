@@ -30,9 +30,10 @@ type StreamTranslator interface {
 	Started() bool
 }
 
-// newStream picks the translator of a streamed 2xx SSE answer. It is
-// rawStream until a capability offers a translation (sse.go).
-var newStream = func(t *Ticket, st *translate.State) StreamTranslator { return nil }
+// newStream picks the translator of a streamed 2xx SSE answer (sse.go:
+// the capability's translate.Stream behind the SSE parser); nil copies
+// the bytes untouched.
+var newStream = func(t *Ticket, st *translate.State, maxEvent int) StreamTranslator { return nil }
 
 // chunkSize is the relay's read buffer: memory per stream is this plus
 // one pending event, whatever the stream's length.
