@@ -95,12 +95,13 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&o.Rounds, "rounds", o.Rounds, "times the two sides alternate within a cell")
 	fs.Var(&conc, "c", "concurrencies (closed-loop workers), comma-separated")
 	verbose := fs.Bool("v", false, "show the servers' output")
+	pluginArgs := fs.String("plugin-args", "", "extra arguments of the plugin server, space-separated (e.g. -no-relay: the PDK-only data path)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	o.Concurrency = conc
 	o.Progress = stderr
-	ro := loadtest.RigOptions{BinDir: *bin}
+	ro := loadtest.RigOptions{BinDir: *bin, PluginArgs: strings.Fields(*pluginArgs)}
 	if *verbose {
 		ro.Log = stderr
 	}
