@@ -106,7 +106,7 @@ func (s *syncBuffer) String() string {
 
 // kongEnv is the KONG_* environment of a DB-less Kong with the plugin,
 // as kong/kong.conf and docker-compose.yml set it (paths aside).
-func kongEnv(prefix string) []string {
+func kongEnv(prefix string, pluginArgs ...string) []string {
 	return []string{
 		"KONG_PREFIX=" + prefix,
 		"KONG_DATABASE=off",
@@ -117,7 +117,7 @@ func kongEnv(prefix string) []string {
 		"KONG_PLUGINS=bundled,ai-proxy-hf",
 		"KONG_PLUGINSERVER_NAMES=ai-proxy-hf",
 		"KONG_PLUGINSERVER_AI_PROXY_HF_SOCKET=" + filepath.Join(prefix, "ai-proxy-hf.socket"),
-		"KONG_PLUGINSERVER_AI_PROXY_HF_START_CMD=" + pluginBin + " -kong-prefix " + prefix,
+		"KONG_PLUGINSERVER_AI_PROXY_HF_START_CMD=" + strings.Join(append([]string{pluginBin, "-kong-prefix", prefix}, pluginArgs...), " "),
 		"KONG_PLUGINSERVER_AI_PROXY_HF_QUERY_CMD=" + pluginBin + " -dump",
 	}
 }
@@ -166,12 +166,19 @@ func kongYAML(logPath string, routes ...route) string {
 // do not: they grow with b.N, and so would the transcript held in memory.
 func startRig(tb testing.TB, routes ...route) *rig {
 	tb.Helper()
+	return startRigArgs(tb, nil, routes...)
+}
+
+// startRigArgs is startRig with extra arguments on the plugin server's
+// start command (for example -metrics-listen).
+func startRigArgs(tb testing.TB, pluginArgs []string, routes ...route) *rig {
+	tb.Helper()
 	prefix := tb.TempDir()
 	r := &rig{prefix: prefix, logPath: filepath.Join(prefix, "file-log.jsonl"), errlog: &syncBuffer{}, stderr: &syncBuffer{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	k, err := kongsim.Start(ctx, kongsim.Options{
-		Environ:         kongEnv(prefix),
+		Environ:         kongEnv(prefix, pluginArgs...),
 		Declarative:     []byte(kongYAML(r.logPath, routes...)),
 		ErrorLog:        r.errlog,
 		Stderr:          r.stderr,
