@@ -15,9 +15,34 @@ import (
 )
 
 // PDK calls per request. Each is a round trip on Kong's plugin socket, so
-// the handlers make as few as they can; handlers_test.go asserts these.
+// the handlers make as few as they can; handlers_test.go, relaypath_test.go,
+// analytics_test.go and, through the stand-in, e2e/callbudget_test.go,
+// e2e/textgen_pdk_test.go and e2e/analytics_budget_test.go assert these.
 //
-//	access (every request)
+// Two data paths (plugin/relaypath.go, plugin/relay):
+//
+//	relay (every request with logging off; every stream): access points Kong
+//	at the plugin server's loopback relay with a single-use ticket; the relay
+//	reads the body Kong forwards, validates and translates it (the same
+//	Capability.Request), calls Hugging Face with the real credential and
+//	answers (Capability.Response, or the stream translated event by event).
+//	No response phase: buffering is off.
+//	  kong.request.get_headers             credentials to clear (they would stay in Kong's record)
+//	  kong.request.get_path_with_query     path (native, preserve), query (credentials, query auth)
+//	  kong.service.set_target              127.0.0.1, the relay's port
+//	  kong.service.request.set_scheme      http
+//	  kong.service.request.set_path        /ai-proxy-hf/relay/<ticket>
+//	  kong.nginx.set_ctx                   buffered_proxying = false
+//	  + kong.service.request.clear_header  one per client credential header present (apikey, cookie, ...)
+//	  translated in access first (the three reads of the PDK path, then the four
+//	  relay calls): a stream with logging on (+ its record), and with logging off
+//	  a request whose Kong record needs a credential edited (query credentials,
+//	  the client's own value of a configured header other than Authorization)
+//
+//	PDK (buffered requests with logging on; every request without a relay,
+//	-no-relay): access translates, Kong calls Hugging Face, the response
+//	phase translates the buffered answer and writes the record.
+//	access
 //	  kong.request.get_raw_body            body (a spooled body is read from its file, size checked first)
 //	  kong.request.get_headers             content, credentials, allow_override: one call for all headers
 //	  kong.request.get_path_with_query     query (credential params, query auth), path (native, preserve)
@@ -28,10 +53,9 @@ import (
 //	  + kong.service.request.clear_header  one per client credential header present (apikey, authorization, ...)
 //	  + kong.service.request.set_raw_query only when the query changes (credential dropped, query auth)
 //	  + kong.service.request.set_raw_body  only when the body changes (model set, options filled, auth param)
-//	  buffered (non-streamed) request:
 //	  + kong.ctx.shared.set                only when the state differs from what the config implies
 //	                                       (model from the body, native /generate, statistics on, ...)
-//	  streamed / preserve request:
+//	  without a relay, a streamed / preserve request instead:
 //	  + kong.nginx.set_ctx                 buffered_proxying = false
 //	  + kong.response.set_header           X-Kong-LLM-Model (model_name_header, model known)
 //	  + kong.log.set_serialize_value       "ai.proxy", only with logging on (the response phase will not run)
@@ -46,8 +70,7 @@ import (
 //	  + kong.request.get_scheme/host/port  and request.uri, request.url (+5) when the client sent a
 //	                                       credential in the query; rejected, also its
 //	                                       request.querystring.<param> and (kong.nginx.get_var) upstream_uri
-//
-//	response (buffered requests only; Kong skips it for streams)
+//	response (buffered, PDK path only)
 //	  kong.ctx.shared.get                  the state, or nil → implied by the config
 //	  kong.service.response.get_status
 //	  + kong.response.get_headers          only when the capability reads token headers (statistics on)
@@ -63,32 +86,30 @@ import (
 //	               nothing                 unchanged body, no header to add
 //
 // Per request type (model.name configured, auth header, no client
-// credential to clear; handlers_test.go asserts each row):
+// credential to clear), access + response:
 //
-//	                                          logging off                 log_statistics on
-//	                                          access  response  total     access  response  total
-//	chat, body already names the model           7       4        11         8       5        13
-//	chat, model / options filled in (usual)      8       4        12         9       5        14
-//	chat or completions streamed                 9       -         9        10       -        10   (+1 set_raw_body if the body changes)
-//	completions on the router (translated)       8       4        12         9       6        15
-//	native /generate (mode carried)              8       4        12         8       6        14
-//	native /generate_stream                      9       -         9        10       -        10
-//	preserve (always unbuffered)                 9       -         9        10       -        10
-//	embeddings (state always carried)            9       5        14         9       6        15
-//	video, JSON job                              9       5        14         9       6        15
-//	video, video/mp4 bytes (body left unread)    9       4        13         9       5        14
-//	rejected (bad JSON, other model, ...)        4       -         4         6       -         6
-//	body over max_request_body_size (spooled)    2       -         2         4       -         4
-//	misconfigured instance                       2       -         2         2       -         2   (kong.log.err, exit; no record)
+//	                                          logging off (relay)   log_statistics on   without a relay
+//	chat, body already names the model           6 + -    = 6        8 + 5 = 13          7 + 4 = 11
+//	chat, model / options filled in (usual)      6 + -    = 6        9 + 5 = 14          8 + 4 = 12
+//	chat or completions streamed                 6 + -    = 6        8 + - =  8          9 (+1 set_raw_body if the body changes)
+//	completions on the router (translated)       6 + -    = 6        9 + 6 = 15          8 + 4 = 12
+//	completions streamed on the router           6 + -    = 6        8 + - =  8          refused (400): needs the relay
+//	native /generate (mode carried)              6 + -    = 6        8 + 6 = 14          8 + 4 = 12
+//	native /generate_stream, preserve            6 + -    = 6        8 + - =  8          9
+//	embeddings (state always carried)            6 + -    = 6        9 + 6 = 15          9 + 5 = 14
+//	video, JSON job                              6 + -    = 6        9 + 6 = 15          9 + 5 = 14
+//	video, video/mp4 bytes (body left unread)    6 + -    = 6        9 + 5 = 14          9 + 4 = 13
+//	rejected (bad JSON, other model, ...)        6 (the relay rejects) 6                 4
+//	body over max_request_body_size              6 (the relay, 413)  4 (spooled)         2 (spooled)
+//	misconfigured instance                       2                   2                   2   (kong.log.err, exit; no record)
 //
-// (response: 4 = state get, status, body, and either set_header or exit.)
-// log_statistics adds, per request: the state in access (when not already
-// carried), the record (kong.log.set_serialize_value: in the response
-// phase, or in access for a stream or a rejection), the token-header read
-// of completions-on-the-router and native responses, and for a rejection
-// its warn line. log_payloads alone adds the same minus the header read and
-// the warn line. Asserted in analytics_test.go (TestAnalyticsCallBudget) and,
-// through the stand-in, in e2e/analytics_budget_test.go.
+// (PDK response: 4 = state get, status, body, and either set_header or
+// exit.) log_statistics adds, per request: the state in access (when not
+// already carried), the record (kong.log.set_serialize_value: in the
+// response phase, or in access for a stream or a rejection), the
+// token-header read of completions-on-the-router and native responses, and
+// for a rejection its warn line. log_payloads alone adds the same minus the
+// header read and the warn line.
 
 // stateKey is the kong.ctx.shared key carrying translate.State to the
 // response phase, as a JSON string.

@@ -44,7 +44,7 @@ func (i *Instance) accessMinimal(kong *pdk.PDK, r *relay.Relay, start time.Time)
 		return in, false
 	}
 	t := &relay.Ticket{Config: i.cfg, Capability: i.capability, Redact: i.redact, In: in, Start: start}
-	if err := i.pointAtRelay(kong, r, t, cleared); err != nil {
+	if _, err := i.pointAtRelay(kong, r, t, cleared); err != nil {
 		i.reject(kong, in, err)
 	}
 	return in, true
@@ -56,11 +56,13 @@ func (i *Instance) accessMinimal(kong *pdk.PDK, r *relay.Relay, start time.Time)
 // Kong's request keeps the client's headers but the cleared credentials;
 // the relay sends the translated one.
 func (i *Instance) accessRelayed(kong *pdk.PDK, r *relay.Relay, in *translate.ClientRequest, up *translate.UpstreamRequest, start time.Time) error {
-	view := kongView(up.ClearHeaders)
 	t := &relay.Ticket{Config: i.cfg, Capability: i.capability, Redact: i.redact, In: in, Upstream: up, Start: start}
-	if err := i.pointAtRelay(kong, r, t, up.ClearHeaders); err != nil {
+	path, err := i.pointAtRelay(kong, r, t, up.ClearHeaders)
+	if err != nil {
 		return err
 	}
+	view := kongView(up.ClearHeaders)
+	view.Path = path
 	if err := i.redactKongRecord(kong, in, view); err != nil {
 		return err
 	}
@@ -75,7 +77,8 @@ func (i *Instance) accessRelayed(kong *pdk.PDK, r *relay.Relay, in *translate.Cl
 
 // kongView is the request Kong itself forwards to the relay, for the
 // record edits: the client's, minus the cleared credential headers (the
-// relay, not Kong, adds the real credential and the translated query).
+// relay, not Kong, adds the real credential and the translated query), on
+// the relay's path (set by the caller when known).
 func kongView(cleared []string) *translate.UpstreamRequest {
 	return &translate.UpstreamRequest{Path: relay.PathPrefix, SetHeaders: map[string]string{}, ClearHeaders: cleared}
 }
@@ -84,29 +87,29 @@ func kongView(cleared []string) *translate.UpstreamRequest {
 // target, scheme, the ticket's path, the client credentials cleared, and
 // buffering off (the relay's answer is final: Kong's response phase must
 // not run, and a stream must flow).
-func (i *Instance) pointAtRelay(kong *pdk.PDK, r *relay.Relay, t *relay.Ticket, cleared []string) error {
+func (i *Instance) pointAtRelay(kong *pdk.PDK, r *relay.Relay, t *relay.Ticket, cleared []string) (string, error) {
 	path, err := r.Register(t)
 	if err != nil {
-		return &translate.Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "relay_busy", Message: "ai-proxy-hf: too many requests in flight", Err: err}
+		return "", &translate.Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "relay_busy", Message: "ai-proxy-hf: too many requests in flight", Err: err}
 	}
 	if err := kong.Service.SetTarget(r.Host(), r.Port()); err != nil {
-		return internalError("could not set the upstream target", err)
+		return "", internalError("could not set the upstream target", err)
 	}
 	if err := kong.ServiceRequest.SetScheme("http"); err != nil {
-		return internalError("could not set the upstream scheme", err)
+		return "", internalError("could not set the upstream scheme", err)
 	}
 	if err := kong.ServiceRequest.SetPath(path); err != nil {
-		return internalError("could not set the upstream path", err)
+		return "", internalError("could not set the upstream path", err)
 	}
 	for _, name := range cleared {
 		if err := kong.ServiceRequest.ClearHeader(name); err != nil {
-			return internalError("could not clear a client credential header", err)
+			return "", internalError("could not clear a client credential header", err)
 		}
 	}
 	// false, not nil: a Go nil reaches Lua as the truthy string
 	// "NULL_VALUE", and buffering would stay on.
 	if err := kong.Nginx.SetCtx("buffered_proxying", false); err != nil {
-		return internalError("could not switch Kong's response buffering off", err)
+		return "", internalError("could not switch Kong's response buffering off", err)
 	}
-	return nil
+	return path, nil
 }
