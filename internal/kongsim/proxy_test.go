@@ -759,6 +759,15 @@ func TestLogPhase(t *testing.T) {
 	assert.Nil(t, ser["kongsim"], "plugins get Kong's record only")
 	errs := line["errors"].(map[string]any)
 	assert.NotEmpty(t, errs["get_method"], "ngx.req is not available in a timer")
+	// kong/runloop/plugin_servers/plugin.lua build_phases: the log event
+	// gets serialize_data = kong.log.serialize() taken before the timer,
+	// and file-log serialized the record in its own log handler: a value
+	// set from the Go log handler lands in the timer's copy of ngx.ctx.
+	assert.Equal(t, "", errs["set_serialize_value"], "set_serialize_value is accepted in the timer")
+	assert.Nil(t, rec["ai"].(map[string]any)["proxy"].(map[string]any)["from_log_phase"], "but it never reaches the record")
+	for _, r := range r.k.Records() {
+		assert.NotContains(t, string(r), "from_log_phase")
+	}
 	assert.Contains(t, r.errlog.String(), "API disabled in the current context")
 	assert.Contains(t, r.errlog.String(), "context: ngx.timer")
 }

@@ -400,6 +400,14 @@ func (c *Config) Log(kong *pdk.PDK) {
 	}
 	l.Path, _ = kong.Request.GetPath()
 	l.StartTime, _ = kong.Nginx.ReqStartTime()
+	// Allowed in the timer (its ngx.ctx is the clone saved in the log
+	// phase), but too late: Kong serialized the record before scheduling
+	// this handler, and file-log already wrote it.
+	if err := kong.Log.Ask("kong.log.set_serialize_value", &kpp.KV{K: "ai.proxy.from_log_phase", V: structpb.NewStringValue("late")}, nil); err != nil {
+		l.Errors["set_serialize_value"] = err.Error()
+	} else {
+		l.Errors["set_serialize_value"] = ""
+	}
 	// Not backed by saved data: Kong fails these in the timer.
 	if _, err := kong.Request.GetMethod(); err != nil {
 		l.Errors["get_method"] = err.Error()
