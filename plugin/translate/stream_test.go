@@ -43,6 +43,9 @@ const secretInURL = "hf_secretvalue123"
 // tool-call deltas, error events mid-stream, cuts, bad JSON, timeouts.
 var streamCases = []streamCase{
 	// chat (router / TGI upstream_url): passed through.
+	// Kong's worked example F.3 (TGI 2.1.1: no space after data:, a
+	// keep-alive comment, no usage chunk).
+	{name: "chat_kong_f3", route: "chat", config: "kong_spec", state: State{Model: "mistralai/Mistral-7B-Instruct-v0.2", PromptTokens: 14}, upstream: "chat_kong_f3.sse"},
 	{name: "chat_tgi_usage", route: "chat", config: "router", state: State{Model: "mistralai/Mistral-7B-Instruct-v0.2", PromptTokens: 9}, upstream: "chat_tgi_usage.sse"},
 	{name: "chat_tgi_nousage", route: "chat", config: "router", state: State{Model: "mistralai/Mistral-7B-Instruct-v0.2", PromptTokens: 9}, upstream: "chat_tgi_nousage.sse"},
 	{name: "chat_openai_usage", route: "chat", config: "router", state: State{Model: "mistralai/Mistral-7B-Instruct-v0.2"}, upstream: "chat_openai_usage.sse"},
