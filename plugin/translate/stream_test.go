@@ -350,6 +350,7 @@ func TestStreamEndMessages(t *testing.T) {
 		{context.Canceled, msgStreamCanceled, "stream_cancelled"},
 		{&url.Error{Op: "Post", URL: "http://x/?key=" + secretInURL, Err: syscall.ECONNRESET}, msgStreamFailed, "upstream_stream_failed"},
 		{badGateway("the shape is wrong"), msgStreamBadEvent + ": the shape is wrong", "bad_upstream_response"},
+		{&Error{Status: 502, Message: "the upstream closed the connection", Err: errors.New("read tcp: " + secretInURL)}, msgStreamFailed + ": the upstream closed the connection", "upstream_stream_failed"},
 		{eventError(`{"error":"Model is overloaded","error_type":"overloaded"}`), msgStreamUpstream + ": Model is overloaded", "overloaded"},
 		{eventError(`{"error":{"message":"boom"}}`), msgStreamUpstream + ": boom", codeUpstreamEvent},
 	}
