@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/http"
 
 	"github.com/ai-proxy-hf/ai-proxy-hf/plugin/translate/sse"
@@ -306,7 +305,7 @@ func streamFailure(err error) (msg, code string) {
 		}
 		return fixed, defCode
 	}
-	var ne net.Error
+	var te interface{ Timeout() bool } // net.Error and friends
 	switch {
 	case hasE && errors.Is(err, errUpstreamEvent):
 		return withMessage(msgStreamUpstream, codeUpstreamEvent)
@@ -314,7 +313,7 @@ func streamFailure(err error) (msg, code string) {
 		return msgStreamTruncated, "upstream_stream_truncated"
 	case errors.Is(err, sse.ErrEventTooLarge):
 		return msgStreamTooLarge, "upstream_event_too_large"
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &te) && te.Timeout()):
 		return msgStreamTimeout, "upstream_timeout"
 	case errors.Is(err, context.Canceled):
 		return msgStreamCanceled, "stream_cancelled"

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -347,6 +349,8 @@ func TestStreamEndMessages(t *testing.T) {
 		{sse.ErrEventTooLarge, msgStreamTooLarge, "upstream_event_too_large"},
 		{context.DeadlineExceeded, msgStreamTimeout, "upstream_timeout"},
 		{&url.Error{Op: "Get", URL: "http://x/?key=" + secretInURL, Err: context.DeadlineExceeded}, msgStreamTimeout, "upstream_timeout"},
+		{&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, msgStreamTimeout, "upstream_timeout"},
+		{fmt.Errorf("idle for 30s: %w", context.DeadlineExceeded), msgStreamTimeout, "upstream_timeout"},
 		{context.Canceled, msgStreamCanceled, "stream_cancelled"},
 		{&url.Error{Op: "Post", URL: "http://x/?key=" + secretInURL, Err: syscall.ECONNRESET}, msgStreamFailed, "upstream_stream_failed"},
 		{badGateway("the shape is wrong"), msgStreamBadEvent + ": the shape is wrong", "bad_upstream_response"},
