@@ -61,7 +61,7 @@ const (
 // native route, where route_type llm/v1/chat is already set and the client
 // is most likely @huggingface/inference's textGenerationStream.
 const msgNativeRouterCompletionsStream = "a streamed OpenAI completions request (what @huggingface/inference 4.13.17 and later send for textGenerationStream, to <endpointUrl>/v1/completions) " +
-	"cannot be served through the Hugging Face router: each text-generation event would need translating to OpenAI, which a Kong Go plugin cannot do; " +
+	"cannot be served through the Hugging Face router without the plugin's streaming relay: each text-generation event needs translating to OpenAI; " +
 	"set model.options.upstream_url to the TGI server or Inference Endpoint (it serves /v1/completions, streamed as is), or use chatCompletionStream, or send \"stream\": false"
 
 // nativeOpenAIMode is ModeCompletions or ModeChat when the client path is
@@ -161,6 +161,19 @@ func (Native) Request(cfg *schema.Config, in *ClientRequest) (*UpstreamRequest, 
 		up.State.PromptTokens = EstimatePrompt(body, stream)
 	}
 	return up, nil
+}
+
+// NewStream implements [Streamer]: TGI token events pass through
+// untouched (see nativeStream for usage and failures); an OpenAI request
+// (State.Mode) streams as its own route type's does.
+func (Native) NewStream(cfg *schema.Config, st *State) Stream {
+	switch st.Mode {
+	case ModeCompletions:
+		return Completions{}.NewStream(cfg, st)
+	case ModeChat:
+		return Chat{}.NewStream(cfg, st)
+	}
+	return &nativeStream{tally: tally{st: st}}
 }
 
 // msgNativeBody is the error for a body that is not TGI's on a TGI path; it
