@@ -198,7 +198,7 @@ func caseFiles(t *testing.T, capName, kind string) []string {
 	return out
 }
 
-func loadConfig(t *testing.T, capName string, raw json.RawMessage) *schema.Config {
+func loadConfig(t testing.TB, capName string, raw json.RawMessage) *schema.Config {
 	t.Helper()
 	var name string
 	if json.Unmarshal(raw, &name) == nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/http"
 
 	"github.com/ai-proxy-hf/ai-proxy-hf/plugin/translate/sse"
@@ -41,7 +40,9 @@ type Stream interface {
 	// cleanly; "data: [DONE]\n\n" is appended if the client format expects
 	// it and it was not already sent (native TGI streams expect none).
 	// err != nil (upstream died mid-stream, timed out, unusable event,
-	// parser error): one error event is appended, and nothing after it.
+	// parser error): one error event is appended, and nothing after it
+	// (OpenAI's shape, or TGI's for native; on a passed-through stream
+	// after a blank line, which ends any partial event the client holds).
 	End(dst []byte, err error) []byte
 	// Usage is the usage so far: the upstream's figures when it sent them,
 	// else an estimate flagged Estimated.
@@ -63,8 +64,13 @@ var (
 // that End names the cause ("the upstream reported …").
 var errUpstreamEvent = errors.New("upstream error event")
 
-// codeUpstreamEvent is the code of an upstream error event that had none.
-const codeUpstreamEvent = "upstream_error"
+// Codes of the error event that ends a stream, where the cause has none of
+// its own: an upstream error event without error_type or code, and a
+// translated stream's event of the wrong shape (the code badGateway sets).
+const (
+	codeUpstreamEvent = "upstream_error"
+	codeBadUpstream   = "bad_upstream_response"
+)
 
 // doneEvent ends OpenAI streams.
 const doneEvent = "data: [DONE]\n\n"
@@ -299,7 +305,7 @@ func streamFailure(err error) (msg, code string) {
 		}
 		return fixed, defCode
 	}
-	var ne net.Error
+	var te interface{ Timeout() bool } // net.Error and friends
 	switch {
 	case hasE && errors.Is(err, errUpstreamEvent):
 		return withMessage(msgStreamUpstream, codeUpstreamEvent)
@@ -307,12 +313,15 @@ func streamFailure(err error) (msg, code string) {
 		return msgStreamTruncated, "upstream_stream_truncated"
 	case errors.Is(err, sse.ErrEventTooLarge):
 		return msgStreamTooLarge, "upstream_event_too_large"
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &te) && te.Timeout()):
 		return msgStreamTimeout, "upstream_timeout"
 	case errors.Is(err, context.Canceled):
 		return msgStreamCanceled, "stream_cancelled"
+	case hasE && e.Code == codeBadUpstream:
+		return withMessage(msgStreamBadEvent, codeBadUpstream)
 	case hasE:
-		return withMessage(msgStreamBadEvent, "bad_upstream_response")
+		// An *Error of the relay's making: its message is client-safe.
+		return withMessage(msgStreamFailed, "upstream_stream_failed")
 	default:
 		return msgStreamFailed, "upstream_stream_failed"
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,6 +45,9 @@ const secretInURL = "hf_secretvalue123"
 // tool-call deltas, error events mid-stream, cuts, bad JSON, timeouts.
 var streamCases = []streamCase{
 	// chat (router / TGI upstream_url): passed through.
+	// Kong's worked example F.3 (TGI 2.1.1: no space after data:, a
+	// keep-alive comment, no usage chunk).
+	{name: "chat_kong_f3", route: "chat", config: "kong_spec", state: State{Model: "mistralai/Mistral-7B-Instruct-v0.2", PromptTokens: 14}, upstream: "chat_kong_f3.sse"},
 	{name: "chat_tgi_usage", route: "chat", config: "router", state: State{Model: "mistralai/Mistral-7B-Instruct-v0.2", PromptTokens: 9}, upstream: "chat_tgi_usage.sse"},
 	{name: "chat_tgi_nousage", route: "chat", config: "router", state: State{Model: "mistralai/Mistral-7B-Instruct-v0.2", PromptTokens: 9}, upstream: "chat_tgi_nousage.sse"},
 	{name: "chat_openai_usage", route: "chat", config: "router", state: State{Model: "mistralai/Mistral-7B-Instruct-v0.2"}, upstream: "chat_openai_usage.sse"},
@@ -344,9 +349,12 @@ func TestStreamEndMessages(t *testing.T) {
 		{sse.ErrEventTooLarge, msgStreamTooLarge, "upstream_event_too_large"},
 		{context.DeadlineExceeded, msgStreamTimeout, "upstream_timeout"},
 		{&url.Error{Op: "Get", URL: "http://x/?key=" + secretInURL, Err: context.DeadlineExceeded}, msgStreamTimeout, "upstream_timeout"},
+		{&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, msgStreamTimeout, "upstream_timeout"},
+		{fmt.Errorf("idle for 30s: %w", context.DeadlineExceeded), msgStreamTimeout, "upstream_timeout"},
 		{context.Canceled, msgStreamCanceled, "stream_cancelled"},
 		{&url.Error{Op: "Post", URL: "http://x/?key=" + secretInURL, Err: syscall.ECONNRESET}, msgStreamFailed, "upstream_stream_failed"},
 		{badGateway("the shape is wrong"), msgStreamBadEvent + ": the shape is wrong", "bad_upstream_response"},
+		{&Error{Status: 502, Message: "the upstream closed the connection", Err: errors.New("read tcp: " + secretInURL)}, msgStreamFailed + ": the upstream closed the connection", "upstream_stream_failed"},
 		{eventError(`{"error":"Model is overloaded","error_type":"overloaded"}`), msgStreamUpstream + ": Model is overloaded", "overloaded"},
 		{eventError(`{"error":{"message":"boom"}}`), msgStreamUpstream + ": boom", codeUpstreamEvent},
 	}

@@ -18,6 +18,18 @@
 //	UsageFrom*, EstimatePrompt        token counts for analytics
 //	AccessRecord, ResponseRecord      the ai.proxy log record (analytics.go)
 //	Redactor, LogEdits                secrets kept out of every log (redact.go)
+//
+// Streams: the plugin's streaming relay parses an upstream text/event-stream
+// with package sse (a push parser: bytes in, events out) and hands each event
+// to the Stream of the capability (chat, completions, native and preserve
+// implement Streamer; stream*.go):
+//
+//	Streamer, Stream                  one Stream per streamed response
+//	openAIStream                      chat; completions on an upstream_url: passed through
+//	textgenStream                     completions on the router: TGI token events → text_completion chunks
+//	nativeStream, preserveStream      TGI streams and preserve routes: passed through
+//	tally                             usage from the stream (usage chunk, TGI details, else estimated), Started
+//	eventError, appendOpenAIError     upstream error events; the error event that ends a failed stream
 package translate
 
 import (
