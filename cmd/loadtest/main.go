@@ -2,10 +2,11 @@
 // side by side with a plain Kong route, and soaked for leaks, on the real
 // binaries (bin/hfsim, bin/kongsim, bin/ai-proxy-hf) on 127.0.0.1.
 //
-//	loadtest load [-bin bin] [-duration 4s] [-warmup 500ms] [-rounds 2] [-c 1,16]
+//	loadtest load [-bin bin] [-duration 4s] [-warmup 250ms] [-rounds 4] [-c 1,16] [-cpuprofile cpu.pprof]
 //	loadtest soak [-bin bin] [-requests 100000] [-warmup 10000] [-c 16] [-max-time 5m]
 //
-// load prints a Markdown table and ends with the line
+// load prints a Markdown table (with -cpuprofile, first the profile's top
+// items) and ends with the line
 // "added p50 <ms> ms p99 <ms> ms at c=16; rps ratio <with/without>";
 // it exits 1 if any request failed. soak prints one sample of the plugin
 // server per second (RSS, goroutines, threads) and a verdict, and exits 1
@@ -21,7 +22,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -94,6 +97,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "warm-up before each round on each side, not measured")
 	fs.IntVar(&o.Rounds, "rounds", o.Rounds, "times the two sides alternate within a cell")
 	fs.Var(&conc, "c", "concurrencies (closed-loop workers), comma-separated")
+	cpuprofile := fs.String("cpuprofile", "", "first take a CPU profile of the plugin server under the buffered chat at the highest concurrency, write it here and print its top items")
+	profileTime := fs.Duration("profile-time", 5*time.Second, "how long the CPU profile runs")
+	server := fs.String("plugin-server", "", "with -cpuprofile: the loadtest binary run as the plugin server (default: this one)")
 	verbose := fs.Bool("v", false, "show the servers' output")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -103,6 +109,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	ro := loadtest.RigOptions{BinDir: *bin}
 	if *verbose {
 		ro.Log = stderr
+	}
+	if *cpuprofile != "" {
+		if err := profile(ctx, ro, *server, slices.Max(o.Concurrency), *profileTime, *cpuprofile, stdout); err != nil {
+			return err
+		}
 	}
 	rig, err := loadtest.StartRig(ctx, ro)
 	if err != nil {
@@ -135,6 +146,48 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if failed > 0 {
 		return fmt.Errorf("%d requests failed", failed)
 	}
+	return nil
+}
+
+// profile runs the plugin server with its pprof listener (a rig of its
+// own: the table is measured on bin/ai-proxy-hf itself), profiles it under
+// the buffered chat, and prints `go tool pprof -top` of the profile.
+func profile(ctx context.Context, ro loadtest.RigOptions, server string, concurrency int, dur time.Duration, path string, stdout io.Writer) error {
+	if server == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		server = self
+	}
+	ro.DebugServer, ro.PluginOnly = server, true
+	rig, err := loadtest.StartRig(ctx, ro)
+	if err != nil {
+		return err
+	}
+	defer rig.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	req := loadtest.Cases()[0]
+	res, err := loadtest.ProfileCPU(ctx, rig, req, concurrency, dur, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if res.Errors > 0 {
+		return fmt.Errorf("profile: %d requests failed; the first: %s", res.Errors, res.FirstError)
+	}
+	fmt.Fprintf(stdout, "CPU profile of the plugin server, %s at c=%d for %s (%d requests): %s\n", req.Name, concurrency, dur, len(res.Latencies), path)
+	top := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=25", path)
+	top.Stdout, top.Stderr = stdout, stdout
+	if err := top.Run(); err != nil {
+		return fmt.Errorf("go tool pprof -top: %w", err)
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
 
