@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -40,15 +41,23 @@ var (
 	rowRE      = regexp.MustCompile(`^\| (buffered|streamed) chat 2 KiB +\| +(1|16) \|`)
 )
 
-// A short `make load`: every cell measured on both sides, a table of four
-// rows in which no request failed, and the promised last line. The figures
-// themselves are not asserted (the machine is shared).
+// A short `make load` with a CPU profile first: the profile's top items,
+// every cell measured on both sides, a table of four rows in which no
+// request failed, and the promised last line. The figures themselves are
+// not asserted (the machine is shared).
 func TestLoadShort(t *testing.T) {
 	var out, errOut strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := run(ctx, []string{"load", "-bin", binDir, "-duration", "700ms", "-warmup", "200ms", "-rounds", "1"}, &out, &errOut)
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	err := run(ctx, []string{"load", "-bin", binDir, "-duration", "800ms", "-warmup", "100ms", "-rounds", "2",
+		"-cpuprofile", prof, "-profile-time", "1s", "-plugin-server", filepath.Join(binDir, "loadtest")}, &out, &errOut)
 	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	st, err := os.Stat(prof)
+	require.NoError(t, err)
+	require.Positive(t, st.Size())
+	require.Regexp(t, `(?m)^CPU profile of the plugin server, buffered chat 2 KiB at c=16 for 1s \([1-9]\d* requests\)`, out.String())
+	require.Regexp(t, `(?m)^ +flat +flat% +sum% +cum +cum%$`, out.String(), "go tool pprof -top output")
 
 	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
 	require.Regexp(t, lastLineRE, lines[len(lines)-1], "the last line")
