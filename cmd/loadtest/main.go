@@ -125,6 +125,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stdout, "load average %s at the end\n\n", loadtest.LoadAverage())
 	if err := loadtest.WriteTable(stdout, cells); err != nil {
 		return err
 	}
@@ -228,8 +229,8 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer rig.Close()
 	o.Progress = stdout
-	fmt.Fprintf(stdout, "soak: %d requests (buffered and streamed 2 KiB chats alternating), %d of them warm-up, %d workers, through kongsim + ai-proxy-hf to hfsim; %s\n",
-		o.Requests, o.Warmup, o.Concurrency, loadtest.Machine())
+	fmt.Fprintf(stdout, "soak: %d requests (buffered and streamed 2 KiB chats alternating), %d of them warm-up, %d workers, through kongsim + ai-proxy-hf to hfsim; %s, load average %s\n",
+		o.Requests, o.Warmup, o.Concurrency, loadtest.Machine(), loadtest.LoadAverage())
 	rep, err := loadtest.RunSoak(ctx, rig, o)
 	if err != nil {
 		return err

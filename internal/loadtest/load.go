@@ -167,6 +167,6 @@ func (s *Stand) Stats(ctx context.Context) (StandStats, error) {
 // Conditions is the line above the table: what was run, how long, where.
 func Conditions(o LoadOptions) string {
 	return fmt.Sprintf("closed loop, keep-alive; per cell and side: %d round(s) of %s measured after %s warm-up, sides alternating; "+
-		"plain kongsim route vs the same route with ai-proxy-hf, hfsim upstream, all on 127.0.0.1; %s",
-		max(o.Rounds, 1), o.Duration/time.Duration(max(o.Rounds, 1)), o.Warmup, Machine())
+		"plain kongsim route vs the same route with ai-proxy-hf, hfsim upstream, all on 127.0.0.1; %s, load average %s at the start",
+		max(o.Rounds, 1), o.Duration/time.Duration(max(o.Rounds, 1)), o.Warmup, Machine(), LoadAverage())
 }
