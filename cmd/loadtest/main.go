@@ -101,12 +101,13 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	profileTime := fs.Duration("profile-time", 5*time.Second, "how long the CPU profile runs")
 	server := fs.String("plugin-server", "", "with -cpuprofile: the loadtest binary run as the plugin server (default: this one)")
 	verbose := fs.Bool("v", false, "show the servers' output")
+	pluginArgs := fs.String("plugin-args", "", "extra arguments of the plugin server, space-separated")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	o.Concurrency = conc
 	o.Progress = stderr
-	ro := loadtest.RigOptions{BinDir: *bin}
+	ro := loadtest.RigOptions{BinDir: *bin, PluginArgs: strings.Fields(*pluginArgs)}
 	if *verbose {
 		ro.Log = stderr
 	}
@@ -206,6 +207,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&o.GoroutineSlack, "goroutine-slack", o.GoroutineSlack, "goroutines above the idle count after warm-up still accepted at the end")
 	server := fs.String("plugin-server", "", "the loadtest binary run as the plugin server (default: this one)")
 	verbose := fs.Bool("v", false, "show the servers' output")
+	pluginArgs := fs.String("plugin-args", "", "extra arguments of the plugin server, space-separated")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -219,7 +221,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		*server = self
 	}
-	ro := loadtest.RigOptions{BinDir: *bin, DebugServer: *server, PluginOnly: true}
+	ro := loadtest.RigOptions{BinDir: *bin, DebugServer: *server, PluginOnly: true, PluginArgs: strings.Fields(*pluginArgs)}
 	if *verbose {
 		ro.Log = stderr
 	}
