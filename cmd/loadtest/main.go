@@ -2,7 +2,7 @@
 // side by side with a plain Kong route, and soaked for leaks, on the real
 // binaries (bin/hfsim, bin/kongsim, bin/ai-proxy-hf) on 127.0.0.1.
 //
-//	loadtest load [-bin bin] [-duration 4s] [-warmup 250ms] [-rounds 4] [-c 1,16] [-cpuprofile cpu.pprof]
+//	loadtest load [-bin bin] [-duration 4s] [-warmup 150ms] [-rounds 8] [-c 1,16] [-cpuprofile cpu.pprof]
 //	loadtest soak [-bin bin] [-requests 100000] [-warmup 10000] [-c 16] [-max-time 5m]
 //
 // load prints a Markdown table (with -cpuprofile, first the profile's top

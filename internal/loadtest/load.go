@@ -59,12 +59,12 @@ type LoadOptions struct {
 	Progress    io.Writer     // one line per cell as it ends (nil: none)
 }
 
-// DefaultLoadOptions finish in about 40 s of load: 2 cases × 2
-// concurrencies × 2 sides × 4 rounds × (0.25 s warm-up + 1 s measured).
-// Four short rounds rather than one long one: on a shared machine a burst
+// DefaultLoadOptions finish in about 42 s of load: 2 cases × 2
+// concurrencies × 2 sides × 8 rounds × (0.15 s warm-up + 0.5 s measured).
+// Eight short rounds rather than one long one: on a shared machine a burst
 // of someone else's work then lands on both sides alike.
 func DefaultLoadOptions() LoadOptions {
-	return LoadOptions{Concurrency: []int{1, 16}, Duration: 4 * time.Second, Warmup: 250 * time.Millisecond, Rounds: 4}
+	return LoadOptions{Concurrency: []int{1, 16}, Duration: 4 * time.Second, Warmup: 150 * time.Millisecond, Rounds: 8}
 }
 
 // RunLoad measures every case at every concurrency on both sides of the
