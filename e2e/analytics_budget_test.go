@@ -10,10 +10,14 @@ import (
 )
 
 // Issue 6 behaviour 5, through the stand-in: the PDK calls of each request
-// type with logging off are those of plugin/handlers.go's table, and
-// log_statistics adds what the table says: the state (when not already
-// carried), one kong.log.set_serialize_value, the token-header read of
-// completions-on-the-router and native answers, a rejection's warn line.
+// type are those of plugin/handlers.go's table. Logging off, every request
+// takes the relay: six calls in access, whatever the route, rejections
+// included (the relay rejects). log_statistics keeps the PDK path for
+// buffered requests and adds what the table says: the state (when not
+// already carried), one kong.log.set_serialize_value, the token-header
+// read of completions-on-the-router and native answers, a rejection's
+// warn line; a stream goes through the relay after access translated it
+// (eight calls, the record written in access).
 func TestAnalyticsCallBudget(t *testing.T) {
 	t.Parallel()
 	tgi := `"upstream_url":"` + routerURL + `/tgi"`
@@ -42,20 +46,20 @@ func TestAnalyticsCallBudget(t *testing.T) {
 		off, on          [2]int // access, response; -1: no response phase
 		extraOn          map[string]int
 	}{
-		{name: "chat, body names the model", path: "/chat", body: chatNamed, off: [2]int{7, 4}, on: [2]int{8, 5}},
-		{name: "chat, model filled in", path: "/chat", body: `{"messages":[{"role":"user","content":"hi"}]}`, off: [2]int{8, 4}, on: [2]int{9, 5}},
-		{name: "chat streamed", path: "/chat", body: withStream(chatNamed), stream: true, off: [2]int{9, -1}, on: [2]int{10, -1}},
-		{name: "completions on the router", path: "/completions", body: `{"prompt":"Once upon a time"}`, off: [2]int{8, 4}, on: [2]int{9, 6},
+		{name: "chat, body names the model", path: "/chat", body: chatNamed, off: [2]int{6, -1}, on: [2]int{8, 5}},
+		{name: "chat, model filled in", path: "/chat", body: `{"messages":[{"role":"user","content":"hi"}]}`, off: [2]int{6, -1}, on: [2]int{9, 5}},
+		{name: "chat streamed", path: "/chat", body: withStream(chatNamed), stream: true, off: [2]int{6, -1}, on: [2]int{8, -1}},
+		{name: "completions on the router", path: "/completions", body: `{"prompt":"Once upon a time"}`, off: [2]int{6, -1}, on: [2]int{9, 6},
 			extraOn: map[string]int{"response:kong.response.get_headers": 1}},
-		{name: "native /generate", path: "/native/generate", body: `{"inputs":"hi","parameters":{"max_new_tokens":2}}`, off: [2]int{8, 4}, on: [2]int{8, 6},
+		{name: "native /generate", path: "/native/generate", body: `{"inputs":"hi","parameters":{"max_new_tokens":2}}`, off: [2]int{6, -1}, on: [2]int{8, 6},
 			extraOn: map[string]int{"response:kong.response.get_headers": 1}},
-		{name: "native /generate_stream", path: "/native/generate_stream", body: `{"inputs":"hi"}`, stream: true, off: [2]int{9, -1}, on: [2]int{10, -1}},
-		{name: "preserve", path: "/preserve/v1/chat/completions", body: chatNamed, off: [2]int{9, -1}, on: [2]int{10, -1}},
-		{name: "rejected", path: "/chat", body: `{"model":"evil/model","messages":[]}`, status: 400, off: [2]int{4, -1}, on: [2]int{6, -1},
+		{name: "native /generate_stream", path: "/native/generate_stream", body: `{"inputs":"hi"}`, stream: true, off: [2]int{6, -1}, on: [2]int{8, -1}},
+		{name: "preserve", path: "/preserve/v1/chat/completions", body: chatNamed, off: [2]int{6, -1}, on: [2]int{8, -1}},
+		{name: "rejected", path: "/chat", body: `{"model":"evil/model","messages":[]}`, status: 400, off: [2]int{6, -1}, on: [2]int{6, -1},
 			extraOn: map[string]int{"access:kong.log.warn": 1}},
-		{name: "embeddings", path: "/embed", body: `{"input":"hello world"}`, off: [2]int{9, 5}, on: [2]int{9, 6}},
-		{name: "video JSON job", path: "/video", body: `{"prompt":"a cat"}`, headers: []string{"X-Hfsim-Video", "json"}, off: [2]int{9, 5}, on: [2]int{9, 6}},
-		{name: "video bytes (body left unread)", path: "/video", body: `{"prompt":"a cat"}`, headers: []string{"X-Hfsim-Video", "mp4", "X-Hfsim-Size", "1000"}, off: [2]int{9, 4}, on: [2]int{9, 5}},
+		{name: "embeddings", path: "/embed", body: `{"input":"hello world"}`, off: [2]int{6, -1}, on: [2]int{9, 6}},
+		{name: "video JSON job", path: "/video", body: `{"prompt":"a cat"}`, headers: []string{"X-Hfsim-Video", "json"}, off: [2]int{6, -1}, on: [2]int{9, 6}},
+		{name: "video bytes (body left unread)", path: "/video", body: `{"prompt":"a cat"}`, headers: []string{"X-Hfsim-Video", "mp4", "X-Hfsim-Size", "1000"}, off: [2]int{6, -1}, on: [2]int{9, 5}},
 	}
 	for _, tc := range tests {
 		for _, on := range []bool{false, true} {

@@ -134,7 +134,6 @@ func TestAnalyticsErrors(t *testing.T) {
 		{name: "another model", path: "/chat", body: `{"model":"evil/model","messages":[{"role":"user","content":"x"}]}`, status: 400, logLine: "[ai-proxy-hf] rejected request: 400 cannot use own model - must be: " + anModel},
 		{name: "streaming denied", path: "/deny", body: `{"messages":[{"role":"user","content":"x"}],"stream":true}`, status: 400, logLine: "[ai-proxy-hf] rejected request: 400 response streaming is not enabled for this LLM"},
 		{name: "body over max_request_body_size", path: "/small", body: `{"messages":[{"role":"user","content":"` + strings.Repeat("x", 100) + `"}]}`, status: 413, logLine: "[ai-proxy-hf] rejected request: 413 "},
-		{name: "completions streamed on the router", path: "/completions", body: `{"prompt":"x","stream":true}`, status: 400, code: "stream_not_supported", logLine: "[ai-proxy-hf] rejected request: 400 streaming llm/v1/completions through the Hugging Face router"},
 	}
 	for _, tc := range rejected {
 		t.Run("rejected: "+tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
 )
 
 // The PDK call budget of each text-generation request type (the table in
@@ -44,20 +45,20 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		route{path: "/preserve", config: budgetConfig("preserve", "", "")},
 	)
 
-	t.Run("chat, model in the body: 7 + 4 calls, nothing rewritten", func(t *testing.T) {
+	t.Run("chat, model in the body: 6 calls, all in access", func(t *testing.T) {
 		id := reqID(t)
 		res := r.post(t, "/chat", `{"model":"`+budgetModel+`","messages":[{"role":"user","content":"What is 1 + 1?"}]}`, "X-E2E-Id", id)
 		require.Equal(t, http.StatusOK, res.status, "%s", res.body)
 		assert.Equal(t, budgetModel, res.json(t)["model"])
 		assert.Equal(t, "huggingface/"+budgetModel, res.header.Get("X-Kong-LLM-Model"))
 		calls := pdkCalls(t, r.recordFor(t, id))
-		assert.Equal(t, 7, callTotal(calls["access"]), "%v", calls["access"])
-		assert.Equal(t, 4, callTotal(calls["response"]), "%v", calls["response"])
-		assert.Zero(t, calls["access"]["kong.service.request.set_raw_body"])
-		assert.Equal(t, 1, calls["response"]["kong.response.set_header"], "passthrough: the header only, no exit")
+		assert.Equal(t, 6, callTotal(calls["access"]), "%v", calls["access"])
+		assert.Nil(t, calls["response"], "the relay answers: no response phase")
+		assert.Zero(t, calls["access"]["kong.request.get_raw_body"], "the body goes to the relay, not over the plugin socket")
+		assert.Equal(t, 1, calls["access"]["kong.nginx.set_ctx"])
 	})
 
-	t.Run("chat, model filled in, client key cleared: 9 + 4 calls", func(t *testing.T) {
+	t.Run("chat, model filled in, client key cleared: 7 calls", func(t *testing.T) {
 		id := reqID(t)
 		res := r.post(t, "/chat", `{"messages":[{"role":"user","content":"What is 1 + 1?"}]}`,
 			"X-E2E-Id", id, "apikey", clientAPIKey)
@@ -67,13 +68,13 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		assert.Empty(t, up.Header.Get("Apikey"), "the consumer's key for Kong never reaches Hugging Face")
 		assert.Equal(t, budgetModel, up.Model)
 		calls := pdkCalls(t, r.recordFor(t, id))
-		assert.Equal(t, 9, callTotal(calls["access"]), "%v", calls["access"])
-		assert.Equal(t, 1, calls["access"]["kong.service.request.clear_header"])
-		assert.Equal(t, 1, calls["access"]["kong.service.request.set_raw_body"])
-		assert.Equal(t, 4, callTotal(calls["response"]), "%v", calls["response"])
+		assert.Equal(t, 7, callTotal(calls["access"]), "%v", calls["access"])
+		assert.Equal(t, 1, calls["access"]["kong.service.request.clear_header"], "the key leaves Kong's request (and so its record)")
+		assert.Zero(t, calls["access"]["kong.service.request.set_raw_body"], "the relay sends the edited body")
+		assert.Nil(t, calls["response"])
 	})
 
-	t.Run("chat streamed: 9 calls, no response phase, events unchanged", func(t *testing.T) {
+	t.Run("chat streamed: 6 calls, no response phase, events unchanged", func(t *testing.T) {
 		id := reqID(t)
 		res, events := r.stream(t, "/chat", `{"model":"`+budgetModel+`","messages":[{"role":"user","content":"Say hello"}],"stream":true}`,
 			map[string]string{"X-E2E-Id": id})
@@ -84,18 +85,19 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		assert.Contains(t, string(res.body), "data:{", "TGI's data: without a space reaches the client as sent")
 		calls := pdkCalls(t, r.recordFor(t, id))
 		assert.Nil(t, calls["response"])
-		assert.Equal(t, 9, callTotal(calls["access"]), "%v", calls["access"])
+		assert.Equal(t, 6, callTotal(calls["access"]), "%v", calls["access"])
 		assert.Equal(t, 1, calls["access"]["kong.nginx.set_ctx"])
 	})
 
-	t.Run("rejected: 400, never forwarded, 4 calls", func(t *testing.T) {
+	t.Run("rejected by the relay: 400, never forwarded, 6 calls", func(t *testing.T) {
 		id := reqID(t)
 		res := r.post(t, "/chat", `{"model":"other/model","messages":[{"role":"user","content":"x"}]}`, "X-E2E-Id", id)
 		require.Equal(t, http.StatusBadRequest, res.status)
 		assert.JSONEq(t, `{"error":{"message":"cannot use own model - must be: `+budgetModel+`","type":"invalid_request_error","code":null}}`, string(res.body))
 		assert.Empty(t, upstreamRequests(router, id))
 		calls := pdkCalls(t, r.recordFor(t, id))
-		assert.Equal(t, 4, callTotal(calls["access"]), "%v", calls["access"])
+		assert.Equal(t, 6, callTotal(calls["access"]), "%v", calls["access"])
+		assert.Zero(t, calls["access"]["kong.response.exit"], "the relay answered, not access")
 	})
 
 	t.Run("upstream loading: 503 in the OpenAI shape with Retry-After", func(t *testing.T) {
@@ -108,7 +110,7 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		assert.Equal(t, "model_loading", e["code"])
 	})
 
-	t.Run("completions on the router: text-generation translated, 8 + 4 calls", func(t *testing.T) {
+	t.Run("completions on the router: text-generation translated, 6 calls", func(t *testing.T) {
 		id := reqID(t)
 		res := r.post(t, "/completions", `{"prompt":"Once upon a time"}`, "X-E2E-Id", id)
 		require.Equal(t, http.StatusOK, res.status, "%s", res.body)
@@ -121,18 +123,22 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		assert.Equal(t, "/hf-inference/models/"+budgetModel, up.Path)
 		assert.JSONEq(t, `{"inputs":"Once upon a time","parameters":{"max_new_tokens":8,"return_full_text":false}}`, string(up.Body))
 		calls := pdkCalls(t, r.recordFor(t, id))
-		assert.Equal(t, 8, callTotal(calls["access"]), "%v", calls["access"])
-		assert.Equal(t, 4, callTotal(calls["response"]), "%v", calls["response"])
+		assert.Equal(t, 6, callTotal(calls["access"]), "%v", calls["access"])
+		assert.Nil(t, calls["response"])
 	})
 
-	t.Run("completions streamed on the router: 400 naming upstream_url", func(t *testing.T) {
+	t.Run("completions streamed on the router: text_completion chunks through the relay, 6 calls", func(t *testing.T) {
 		id := reqID(t)
-		res := r.post(t, "/completions", `{"prompt":"x","stream":true}`, "X-E2E-Id", id)
-		require.Equal(t, http.StatusBadRequest, res.status)
-		assert.Contains(t, string(res.body), "model.options.upstream_url")
+		res, events := r.stream(t, "/completions", `{"prompt":"Once upon a time","stream":true}`, map[string]string{"X-E2E-Id": id})
+		require.Equal(t, http.StatusOK, res.status, "%s", res.body)
+		require.Greater(t, len(events), 1)
+		assert.Equal(t, "text_completion", gjson.Get(events[0].data, "object").String(), "%s", events[0].data)
+		assert.Equal(t, "[DONE]", events[len(events)-1].data)
+		calls := pdkCalls(t, r.recordFor(t, id))
+		assert.Equal(t, 6, callTotal(calls["access"]), "%v", calls["access"])
 	})
 
-	t.Run("native /generate on a TGI upstream: the mode travels, 8 + 4 calls", func(t *testing.T) {
+	t.Run("native /generate on a TGI upstream: 6 calls, the relay keeps the mode", func(t *testing.T) {
 		id := reqID(t)
 		res := r.post(t, "/native/generate", `{"inputs":"What is Deep Learning?","parameters":{"max_new_tokens":3}}`, "X-E2E-Id", id)
 		require.Equal(t, http.StatusOK, res.status, "%s", res.body)
@@ -144,9 +150,9 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		up := oneUpstream(t, router, id)
 		assert.Equal(t, "/tgi/generate", up.Path)
 		calls := pdkCalls(t, r.recordFor(t, id))
-		assert.Equal(t, 8, callTotal(calls["access"]), "%v", calls["access"])
-		assert.Equal(t, 1, calls["access"]["kong.ctx.shared.set"])
-		assert.Equal(t, 4, callTotal(calls["response"]), "%v", calls["response"])
+		assert.Equal(t, 6, callTotal(calls["access"]), "%v", calls["access"])
+		assert.Zero(t, calls["access"]["kong.ctx.shared.set"], "no state crosses the socket: the relay holds it")
+		assert.Nil(t, calls["response"])
 	})
 
 	t.Run("native /generate_stream: token events, no [DONE]", func(t *testing.T) {
@@ -159,10 +165,10 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		assert.NotContains(t, string(res.body), "[DONE]")
 		calls := pdkCalls(t, r.recordFor(t, id))
 		assert.Nil(t, calls["response"])
-		assert.Equal(t, 9, callTotal(calls["access"]), "%v", calls["access"])
+		assert.Equal(t, 6, callTotal(calls["access"]), "%v", calls["access"])
 	})
 
-	t.Run("preserve: the client path and the body as sent, 9 calls", func(t *testing.T) {
+	t.Run("preserve: the client path and the body as sent, 6 calls", func(t *testing.T) {
 		id := reqID(t)
 		body := `{"model":"` + budgetModel + `","messages":[{"role":"user","content":"hi"}]}`
 		res := r.post(t, "/preserve/v1/chat/completions", body, "X-E2E-Id", id)
@@ -172,6 +178,6 @@ func TestTextGenerationCallBudget(t *testing.T) {
 		assert.Equal(t, body, string(up.Body))
 		calls := pdkCalls(t, r.recordFor(t, id))
 		assert.Nil(t, calls["response"])
-		assert.Equal(t, 9, callTotal(calls["access"]), "%v", calls["access"])
+		assert.Equal(t, 6, callTotal(calls["access"]), "%v", calls["access"])
 	})
 }

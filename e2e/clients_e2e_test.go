@@ -201,12 +201,29 @@ func TestClientsTextGeneration(t *testing.T) {
 		assert.Equal(t, "invalid_request_error", out.Get("error.type").String())
 		requireNothingUpstream(t, router, e2eID(t))
 	})
-	t.Run("openai completions stream on the router is refused", func(t *testing.T) {
+	t.Run("openai completions stream on the router", func(t *testing.T) {
+		// The relay translates hf-inference's text-generation events into
+		// OpenAI text_completion chunks, which the SDK reads as a stream.
 		t.Parallel()
-		out := runEmbedClient(t, "completions.mjs", clientEnv(t, r, "/cl-cmpl", nil, "EXTRA_BODY", `{"stream":true}`))
-		require.False(t, out.Get("ok").Bool(), out.Raw)
-		assert.Equal(t, int64(400), out.Get("error.status").Int())
-		assert.Contains(t, out.Get("error.error_message").String(), "model.options.upstream_url")
+		const input = "Once upon a time"
+		out := runEmbedClient(t, "completions_stream.mjs", clientEnv(t, r, "/cl-cmpl", nil, "INPUT", input))
+		require.True(t, out.Get("ok").Bool(), out.Raw)
+		assert.Equal(t, hfsim.Reply(input), out.Get("text").String())
+		assert.Greater(t, out.Get("events").Int(), int64(1), "more than one chunk: %s", out.Raw)
+		assert.Equal(t, []string{"text_completion"}, strs(out.Get("objects")))
+		assert.Equal(t, tgModel, out.Get("model").String())
+		assert.NotEmpty(t, out.Get("finish_reason").String())
+		assert.Equal(t, "huggingface/"+tgModel, out.Get("model_header").String())
+		up := oneUpstream(t, router, e2eID(t))
+		assert.Equal(t, "/hf-inference/models/"+tgModel, up.Path)
+		requireGatewayAuth(t, up)
+	})
+	t.Run("openai completions stream on a TGI", func(t *testing.T) {
+		t.Parallel()
+		out := runEmbedClient(t, "completions_stream.mjs", clientEnv(t, r, "/cl-cmpl-tgi", nil, "INPUT", "Once upon a time"))
+		require.True(t, out.Get("ok").Bool(), out.Raw)
+		assert.Equal(t, hfsim.Reply("Once upon a time"), out.Get("text").String())
+		assert.Equal(t, []string{"text_completion"}, strs(out.Get("objects")))
 	})
 	t.Run("openai stream error mid-stream", func(t *testing.T) {
 		t.Parallel()

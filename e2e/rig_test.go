@@ -425,3 +425,12 @@ func (r *rig) streamEach(t *testing.T, path, body string, headers map[string]str
 	keep(raw.Bytes())
 	return response{status: res.StatusCode, header: res.Header, body: raw.Bytes()}
 }
+
+// relayedCalls are the PDK calls of a request on the relay's data path
+// with logging off (plugin/relaypath.go): the headers (client credentials
+// to clear), the path, and Kong pointed at the relay with buffering off.
+var relayedCalls = map[string]int{
+	"kong.request.get_headers": 1, "kong.request.get_path_with_query": 1,
+	"kong.service.set_target": 1, "kong.service.request.set_scheme": 1, "kong.service.request.set_path": 1,
+	"kong.nginx.set_ctx": 1,
+}

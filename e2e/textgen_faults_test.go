@@ -38,6 +38,7 @@ func TestTextgenFaults(t *testing.T) {
 	r := startRig(t,
 		route{path: "/f-chat", config: chatConf(t)},
 		route{path: "/f-slow", config: chatConf(t), readTimeoutMS: 300},
+		route{path: "/f-slow-logged", config: chatConf(t, "logging", `{"log_statistics":true}`), readTimeoutMS: 300},
 	)
 	loadingMsg := "Model " + chatModel + " is currently loading"
 	generationMsg := gjson.Get(hfsim.BodyGenerationErr, "error").String()
@@ -59,16 +60,14 @@ func TestTextgenFaults(t *testing.T) {
 		hfsim.FaultStreamError:       {status: 424, typ: "invalid_request_error", code: "generation", msg: generationMsg},
 		hfsim.FaultBadJSON:           {status: 502, typ: "server_error", code: "bad_upstream_response", msg: "the upstream answered 200 with a body that is not JSON; expected an OpenAI chat.completion"},
 		hfsim.FaultWrongShape:        {status: 502, typ: "server_error", code: "bad_upstream_response", msg: `the upstream answered 200 without "choices"; expected an OpenAI chat.completion`},
-		// The upstream resets the connection: Kong's error handler answers
-		// in the buffered subrequest and clears buffered_proxying, then the
-		// plugin's response phase runs and must answer a 502 in the OpenAI
-		// shape without reading the service body (FINDINGS.md F1).
+		// The upstream resets the connection: the relay answers a 502 in
+		// the OpenAI shape (the PDK path does the same from its response
+		// phase, after Kong's error handler cleared buffered_proxying).
 		hfsim.FaultReset: {status: 502, typ: "server_error", code: "upstream_unreachable", msg: "*"},
-		// A body cut short: Kong answers itself before any response
-		// handler runs (res.truncated → ngx.status = res.status, error
-		// handler), so the status stays the upstream's 200 with Kong's
-		// default message; no plugin can change that.
-		hfsim.FaultStreamCut: {status: 200, kong: true, msg: "The upstream server responded with 200"},
+		// A body cut short: the relay's read fails before it answered
+		// anything, so the client gets a 502 in the OpenAI shape (through
+		// Kong alone the status stayed the upstream's 200 with Kong's page).
+		hfsim.FaultStreamCut: {status: 502, typ: "server_error", code: "upstream_incomplete", msg: "*"},
 		hfsim.FaultSlowFirstByte: {status: 200, check: func(t *testing.T, res response, _ error) {
 			assert.Equal(t, hfsim.Reply("fault?"), gjson.GetBytes(res.body, "choices.0.message.content").String())
 		}},
@@ -78,27 +77,21 @@ func TestTextgenFaults(t *testing.T) {
 			assert.Equal(t, chatModel, gjson.GetBytes(res.body, "model").String())
 		}},
 	}
+	// Streamed, through the relay: an upstream error before the first byte
+	// gets exactly the buffered answer (OpenAI shape, Retry-After); a 2xx
+	// stream passes untouched, and a stream that breaks ends with one
+	// OpenAI error event and a clean end of the response.
 	streamed := map[string]faultWant{
-		// With buffering off the plugin sees no response: an upstream error
-		// reaches the client as Hugging Face wrote it, status kept.
-		hfsim.FaultLoading:           {status: 503, passthrough: true},
-		hfsim.FaultRateLimit:         {status: 429, passthrough: true, headers: map[string]string{"RateLimit": hfsim.RateLimitHeader, "RateLimit-Policy": hfsim.RateLimitPolicyHeader}},
-		hfsim.FaultOverloaded:        {status: 429, passthrough: true},
-		hfsim.FaultCredits:           {status: 402, passthrough: true},
-		hfsim.FaultPermission:        {status: 403, passthrough: true},
-		hfsim.FaultModelNotSupported: {status: 400, passthrough: true},
-		hfsim.FaultTemplateError:     {status: 400, passthrough: true},
-		hfsim.FaultValidation:        {status: 422, passthrough: true},
-		hfsim.FaultHTML500:           {status: 500, passthrough: true},
-		hfsim.FaultTimeout:           {status: 504, passthrough: true},
-		hfsim.FaultWrongShape:        {status: 200, passthrough: true},
-		hfsim.FaultSlowFirstByte:     {status: 200, passthrough: true},
-		hfsim.FaultHuge:              {status: 200, passthrough: true},
-		// Mid-stream faults arrive as the upstream sent them.
-		hfsim.FaultStreamError: {status: 200, passthrough: true, check: func(t *testing.T, res response, _ error) {
+		hfsim.FaultWrongShape:    {status: 200, passthrough: true},
+		hfsim.FaultSlowFirstByte: {status: 200, passthrough: true},
+		hfsim.FaultHuge:          {status: 200, passthrough: true},
+		hfsim.FaultStreamError: {status: 200, check: func(t *testing.T, res response, _ error) {
 			data := dataEvents(sseEvents(t, res.body))
-			require.Len(t, data, 2)
-			assert.Equal(t, hfsim.BodyGenerationErr, data[1])
+			require.Len(t, data, 3, "%s", res.body)
+			assert.Equal(t, hfsim.BodyGenerationErr, data[1], "the upstream's event, copied as it came")
+			assert.Equal(t, "server_error", gjson.Get(data[2], "error.type").String(), "then the OpenAI error event: %s", data[2])
+			assert.Equal(t, "generation", gjson.Get(data[2], "error.code").String())
+			assert.Contains(t, gjson.Get(data[2], "error.message").String(), generationMsg)
 			assert.NotContains(t, data, hfsim.Done)
 		}},
 		hfsim.FaultBadJSON: {status: 200, passthrough: true, check: func(t *testing.T, res response, _ error) {
@@ -107,13 +100,20 @@ func TestTextgenFaults(t *testing.T) {
 			assert.Equal(t, hfsim.Done, data[len(data)-1])
 		}},
 		hfsim.FaultStreamCut: {status: 200, check: func(t *testing.T, res response, readErr error) {
-			// Kong closes the client connection as nginx does: the client
-			// sees the first event, then a stream that ends mid-event.
-			assert.Error(t, readErr, "the client must see the stream cut")
-			assert.Contains(t, string(res.body), "data:")
+			// The client sees the first event, the cut one as far as it
+			// came, then an error event, and a response that ends cleanly.
+			assert.NoError(t, readErr, "the relay ends the stream cleanly")
+			data := dataEvents(sseEvents(t, res.body))
+			require.NotEmpty(t, data)
+			assert.Equal(t, "upstream_stream_truncated", gjson.Get(data[len(data)-1], "error.code").String(), "%s", res.body)
 			assert.NotContains(t, string(res.body), "[DONE]")
 		}},
-		hfsim.FaultReset: {status: 502, kong: true, msg: "An invalid response was received from the upstream server"},
+		hfsim.FaultReset: {status: 502, typ: "server_error", code: "upstream_unreachable", msg: "*"},
+	}
+	for mode, want := range buffered {
+		if _, ok := streamed[mode]; !ok && mode != hfsim.FaultStreamError {
+			streamed[mode] = want // before the first byte: as buffered
+		}
 	}
 	for _, mode := range hfsim.Faults() {
 		for _, stream := range []bool{false, true} {
@@ -145,21 +145,27 @@ func TestTextgenFaults(t *testing.T) {
 					assert.Equal(t, direct.status, res.status)
 					assert.Equal(t, string(direct.body), string(res.body), "the upstream's answer reaches the client unchanged")
 				}
-				if res.status >= 400 && !stream {
-					// (A stream's header is set in access, before any
-					// answer exists.)
+				if res.status >= 400 {
 					assert.Empty(t, res.header.Values("X-Kong-LLM-Model"), "no model header on errors")
 				}
 			})
 		}
 	}
 
-	// slow_first_byte past the service's read_timeout: Kong times out. On
-	// a buffered request the plugin's response phase then runs after Kong's
-	// error page, as after a reset (FINDINGS.md F1): a 504 in the OpenAI shape.
+	// slow_first_byte past the service's read_timeout: Kong's read timeout
+	// is on its connection to the relay, so Kong times out first and
+	// answers its own 504 page, buffered or streamed (the relay's upstream
+	// timeout is its own, 60 s). With logging on, a buffered request keeps
+	// the PDK path, whose response phase answers a 504 in the OpenAI shape
+	// after Kong's page (the case after this one).
 	t.Run("slow first byte past read_timeout", func(t *testing.T) {
 		t.Parallel()
 		res := r.send(t, "/f-slow", chatBody("slow"), with(id(t), "X-Hfsim-Fault", hfsim.FaultSlowFirstByte, "X-Hfsim-First-Byte-Delay", "3s"))
+		checkFault(t, res, nil, faultWant{status: 504, kong: true, msg: "The upstream server is timing out"})
+	})
+	t.Run("slow first byte past read_timeout, logging on", func(t *testing.T) {
+		t.Parallel()
+		res := r.send(t, "/f-slow-logged", chatBody("slow"), with(id(t), "X-Hfsim-Fault", hfsim.FaultSlowFirstByte, "X-Hfsim-First-Byte-Delay", "3s"))
 		checkFault(t, res, nil, faultWant{status: 504, typ: "server_error", code: "upstream_timeout", msg: "*"})
 	})
 	t.Run("slow first byte past read_timeout stream", func(t *testing.T) {
@@ -255,22 +261,40 @@ func TestTextgenFaultsOtherRoutes(t *testing.T) {
 					res, readErr := r.sendLoose(t, path, body, with(id(t), "X-Hfsim-Fault", mode))
 					require.NoError(t, readErr)
 					if mode == hfsim.FaultReset {
-						if stream {
-							checkFault(t, res, nil, faultWant{status: 502, kong: true, msg: "An invalid response was received from the upstream server"})
-						} else {
-							checkFault(t, res, nil, faultWant{status: 502, typ: "server_error", code: "upstream_unreachable", msg: "*"})
-						}
+						// Buffered or streamed, the relay answers.
+						checkFault(t, res, nil, faultWant{status: 502, typ: "server_error", code: "upstream_unreachable", msg: "*"})
 						return
 					}
 					direct := replay(t, srv, oneUpstream(t, srv, e2eID(t)))
 					// Hugging Face's own message, as the upstream wrote it.
 					hfMsg := gjson.GetBytes(direct.body, "error").String()
-					if stream {
-						// Unbuffered: the upstream's answer as it came.
+					switch {
+					case stream && mode == hfsim.FaultStreamError:
+						// The upstream's error event as it came, then the
+						// error event that ends the stream (OpenAI's shape,
+						// or TGI's for a native client).
+						require.Equal(t, 200, res.status)
+						data := dataEvents(sseEvents(t, res.body))
+						require.NotEmpty(t, data)
+						last := data[len(data)-1]
+						if strings.HasPrefix(tc.route, "native") {
+							// A native client reads TGI's own error shape.
+							assert.Equal(t, "generation", gjson.Get(last, "error_type").String(), "%s", res.body)
+							assert.Contains(t, gjson.Get(last, "error").String(), hfMsg)
+						} else {
+							assert.Equal(t, "server_error", gjson.Get(last, "error.type").String(), "%s", res.body)
+							assert.Contains(t, gjson.Get(last, "error.message").String(), hfMsg)
+						}
+						assert.NotContains(t, data, hfsim.Done)
+						return
+					case stream && (mode == hfsim.FaultBadJSON || mode == hfsim.FaultWrongShape):
+						// A 2xx stream passes as the upstream wrote it.
 						assert.Equal(t, direct.status, res.status)
 						assert.Equal(t, string(direct.body), string(res.body))
 						return
 					}
+					// An error before the first byte: streamed or not, the
+					// same answer.
 					switch mode {
 					case hfsim.FaultLoading:
 						checkFault(t, res, nil, faultWant{status: 503, typ: "server_error", code: "model_loading", msg: hfMsg, headers: map[string]string{"Retry-After": "306"}})

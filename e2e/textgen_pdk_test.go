@@ -20,14 +20,13 @@ func TestTextgenPDKCalls(t *testing.T) {
 		route{path: "/pdk-chat", config: chatConf(t, "max_request_body_size", "9000")},
 		route{path: "/pdk-bad", config: chatConf(t, "model.options.upstream_url", `"http://tgi:port/"`)},
 	)
-	// The reads and the upstream settings every forwarded request makes.
-	reads := []string{"kong.request.get_raw_body", "kong.request.get_headers", "kong.request.get_path_with_query"}
-	target := []string{"kong.service.set_target", "kong.service.request.set_scheme", "kong.service.request.set_path", "kong.service.request.set_headers"}
-	// The buffered response phase: state, status, body, and the model
-	// header on an unchanged 2xx body.
-	response := []string{"kong.ctx.shared.get", "kong.service.response.get_status", "kong.service.response.get_raw_body", "kong.response.set_header"}
-	stream := []string{"kong.nginx.set_ctx", "kong.response.set_header"}
-	setBody := []string{"kong.service.request.set_raw_body"}
+	// With logging off every request takes the relay (plugin/relaypath.go):
+	// access reads the headers (credentials to clear) and the path, then
+	// points Kong at the relay with buffering off. The relay reads the
+	// body Kong forwards, validates, translates, calls the upstream and
+	// answers, rejections and upstream errors included: no response phase.
+	relayed := []string{"kong.request.get_headers", "kong.request.get_path_with_query",
+		"kong.service.set_target", "kong.service.request.set_scheme", "kong.service.request.set_path", "kong.nginx.set_ctx"}
 	exit := []string{"kong.response.exit"}
 	cat := func(parts ...[]string) []string {
 		var out []string
@@ -38,11 +37,6 @@ func TestTextgenPDKCalls(t *testing.T) {
 	}
 	named := `{"model":"` + chatModel + `","messages":[{"role":"user","content":"count my calls"}]}`
 	unnamed := chatBody("count my calls")
-	// An upstream error: Kong's buffering state is checked before the
-	// body (a 5xx only), the error is logged, then answered.
-	upstreamErr := []string{"kong.ctx.shared.get", "kong.service.response.get_status", "kong.nginx.get_ctx", "kong.service.response.get_raw_body", "kong.log.warn", "kong.response.exit"}
-	// Kong answered itself (upstream reset): no body read.
-	kongErr := []string{"kong.ctx.shared.get", "kong.service.response.get_status", "kong.nginx.get_ctx", "kong.log.err", "kong.response.exit"}
 	for _, tc := range []struct {
 		name, path, body string
 		fault            string
@@ -50,19 +44,19 @@ func TestTextgenPDKCalls(t *testing.T) {
 		access, resp     []string
 		total            int
 	}{
-		{"chat, body names the model", "/pdk-chat", named, "", 200, cat(reads, target), response, 11},
-		{"chat, model filled in", "/pdk-chat", unnamed, "", 200, cat(reads, target, setBody), response, 12},
-		{"chat streamed, body names the model", "/pdk-chat", withStream(named), "", 200, cat(reads, target, stream), nil, 9},
-		{"chat streamed, model filled in", "/pdk-chat", withStream(unnamed), "", 200, cat(reads, target, setBody, stream), nil, 10},
-		{"rejected: other model", "/pdk-chat", `{"model":"` + otherModel + `","messages":[{"role":"user","content":"x"}]}`, "", 400, cat(reads, exit), nil, 4},
-		{"rejected: bad JSON", "/pdk-chat", `{"messages":`, "", 400, cat(reads, exit), nil, 4},
-		{"rejected streamed: no model id", "/pdk-chat", withStream(`{"model":"a/b/c","messages":[{"role":"user","content":"x"}]}`), "", 400, cat(reads, exit), nil, 4},
-		{"rejected: spooled body over the limit", "/pdk-chat", chatBody(strings.Repeat("x", 9500)), "", 413, cat(reads[:1], exit), nil, 2},
+		{"chat, body names the model", "/pdk-chat", named, "", 200, relayed, nil, 6},
+		{"chat, model filled in", "/pdk-chat", unnamed, "", 200, relayed, nil, 6},
+		{"chat streamed, body names the model", "/pdk-chat", withStream(named), "", 200, relayed, nil, 6},
+		{"chat streamed, model filled in", "/pdk-chat", withStream(unnamed), "", 200, relayed, nil, 6},
+		{"rejected: other model", "/pdk-chat", `{"model":"` + otherModel + `","messages":[{"role":"user","content":"x"}]}`, "", 400, relayed, nil, 6},
+		{"rejected: bad JSON", "/pdk-chat", `{"messages":`, "", 400, relayed, nil, 6},
+		{"rejected streamed: no model id", "/pdk-chat", withStream(`{"model":"a/b/c","messages":[{"role":"user","content":"x"}]}`), "", 400, relayed, nil, 6},
+		{"rejected: body over the limit", "/pdk-chat", chatBody(strings.Repeat("x", 9500)), "", 413, relayed, nil, 6},
 		// The 500 is logged (kong.log.err), then answered.
 		{"misconfigured instance", "/pdk-bad", named, "", 500, cat([]string{"kong.log.err"}, exit), nil, 2},
-		{"upstream 503 loading", "/pdk-chat", named, "loading", 503, cat(reads, target), upstreamErr, 13},
-		{"upstream 429 (no buffering check)", "/pdk-chat", named, "overloaded", 429, cat(reads, target), cat(upstreamErr[:2], upstreamErr[3:]), 12},
-		{"upstream reset", "/pdk-chat", named, "reset", 502, cat(reads, target), kongErr, 12},
+		{"upstream 503 loading", "/pdk-chat", named, "loading", 503, relayed, nil, 6},
+		{"upstream 429", "/pdk-chat", named, "overloaded", 429, relayed, nil, 6},
+		{"upstream reset", "/pdk-chat", named, "reset", 502, relayed, nil, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -88,9 +82,12 @@ func TestTextgenPDKCalls(t *testing.T) {
 }
 
 // TestTextgenPDKCallsWithStatistics: the same budget with
-// logging.log_statistics on (handlers.go's second column): the state
-// carried to the response phase and the ai.proxy record cost one call
-// each, a rejection adds the record and a warn line.
+// logging.log_statistics on (handlers.go's second column). A buffered
+// request keeps the PDK path, whose response phase writes the whole
+// record: the state carried to it and the ai.proxy record cost one call
+// each, a rejection adds the record and a warn line. A stream goes through
+// the relay after access translated it: three reads, the relay's four
+// calls, the record.
 func TestTextgenPDKCallsWithStatistics(t *testing.T) {
 	t.Parallel()
 	r := startRig(t, route{path: "/pdk-stats", config: chatConf(t, "logging", `{"log_statistics":true}`)})
@@ -102,7 +99,7 @@ func TestTextgenPDKCallsWithStatistics(t *testing.T) {
 	}{
 		{"chat, body names the model", named, 200, 8, 5, 13},
 		{"chat, model filled in", chatBody("count my calls"), 200, 9, 5, 14},
-		{"chat streamed, body names the model", withStream(named), 200, 10, 0, 10},
+		{"chat streamed, body names the model", withStream(named), 200, 8, 0, 8},
 		{"rejected", `{"model":"` + otherModel + `","messages":[{"role":"user","content":"x"}]}`, 400, 6, 0, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -273,10 +273,11 @@ func TestVideoBodySize(t *testing.T) {
 				e := requireErrorBody(t, res, 413, "invalid_request_error", strconv.Itoa(len(tc.body))+" bytes")
 				require.Equal(t, "request_too_large", e["code"])
 				require.Empty(t, ups, "a body over the limit must not reach the upstream")
-				// Refused on its size alone: the body read (for a spooled
-				// body, only the file's size is checked), then the exit.
+				// Refused by the relay on its size alone (Content-Length),
+				// before it reads the body: access made only the relay's
+				// calls, and the body never crossed the plugin socket.
 				calls := pdkCalls(t, r.recordFor(t, id))
-				require.Equal(t, map[string]int{"kong.request.get_raw_body": 1, "kong.response.exit": 1}, calls["access"])
+				require.Equal(t, relayedCalls, calls["access"])
 				require.Empty(t, calls["response"])
 				return
 			}
@@ -334,11 +335,12 @@ func TestVideoMP4Passthrough(t *testing.T) {
 			got := sha256.Sum256(res.body)
 			require.Equal(t, hex.EncodeToString(want.Sum(nil)), hex.EncodeToString(got[:]), "the video bytes pass unchanged")
 			require.Len(t, upstreamRequests(router, id), 1)
-			// The response phase ran (buffered proxying) but never pulled
-			// the video bytes across the plugin socket.
+			// The relay copied the video bytes through (never held whole)
+			// and Kong ran no response phase: nothing of the answer
+			// crossed the plugin socket.
 			calls := pdkCalls(t, r.recordFor(t, id))
-			require.NotEmpty(t, calls["response"])
-			require.NotContains(t, calls["response"], "kong.service.response.get_raw_body")
+			require.Empty(t, calls["response"])
+			require.Equal(t, relayedCalls, calls["access"])
 			require.Equal(t, "huggingface/"+videoModel, res.header.Get("X-Kong-LLM-Model"))
 		})
 	}

@@ -110,17 +110,41 @@ func (i *Instance) Access(kong *pdk.PDK) {
 		exitConfigError(kong, i.cfgErr)
 		return
 	}
-	in, err := i.readRequest(kong)
-	if err != nil {
-		i.reject(kong, in, err)
-		return
+	r := activeRelay
+	var in *translate.ClientRequest
+	if r != nil && !translate.Logged(i.cfg) {
+		var done bool
+		if in, done = i.accessMinimal(kong, r, start); done {
+			return
+		}
+		// Headers and path are read; this request needs its record
+		// edited, so access translates it.
+		body, err := i.readBody(kong)
+		if err != nil {
+			i.reject(kong, in, err)
+			return
+		}
+		in.Body = body
+	} else {
+		var err error
+		if in, err = i.readRequest(kong); err != nil {
+			i.reject(kong, in, err)
+			return
+		}
 	}
+	// With the relay, every stream goes through it, translated if need be.
+	in.StreamRelay = r != nil
 	up, err := i.capability.Request(i.cfg, in)
 	if err != nil {
 		i.reject(kong, in, err)
 		return
 	}
-	if err := i.applyUpstream(kong, in, up, start); err != nil {
+	if r != nil && (up.Stream || !translate.Logged(i.cfg)) {
+		err = i.accessRelayed(kong, r, in, up, start)
+	} else {
+		err = i.applyUpstream(kong, in, up, start)
+	}
+	if err != nil {
 		i.reject(kong, in, err)
 	}
 }

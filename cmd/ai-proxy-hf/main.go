@@ -19,6 +19,7 @@ import (
 	"github.com/Kong/go-pdk/server"
 
 	"github.com/ai-proxy-hf/ai-proxy-hf/plugin"
+	"github.com/ai-proxy-hf/ai-proxy-hf/plugin/relay"
 	"github.com/ai-proxy-hf/ai-proxy-hf/schema"
 )
 
@@ -38,7 +39,39 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, startServer))
 }
 
-func startServer() error {
+// Environment variables of the relay and the metrics listener (Kong
+// passes its environment to the plugin server); the flags of the same
+// names win.
+const (
+	envRelay       = "AI_PROXY_HF_RELAY"        // "off": no relay, every request on the PDK path
+	envRelayListen = "AI_PROXY_HF_RELAY_LISTEN" // loopback host:port, default 127.0.0.1:0 (a free port)
+	envMetrics     = "AI_PROXY_HF_METRICS_LISTEN"
+)
+
+// go-pdk parses flag.CommandLine itself in StartServer: the relay's flags
+// must be known there too, or it exits on them.
+func init() {
+	flag.String("relay-listen", "", "loopback host:port of the relay (env "+envRelayListen+"; default 127.0.0.1:0)")
+	flag.String("metrics-listen", "", "loopback host:port of /metrics and /debug/pprof (env "+envMetrics+"; default off)")
+	flag.Bool("no-relay", false, "serve every request on the PDK path, without the relay (env "+envRelay+"=off)")
+}
+
+// startServer starts the relay and the metrics listener, then go-pdk's
+// server, which serves Kong until the process ends.
+func startServer(o options) error {
+	if !o.noRelay {
+		reg := relay.NewRegistry()
+		r := relay.New(relay.Options{Metrics: relay.NewMetrics(reg)})
+		if err := r.Listen(o.relayListen); err != nil {
+			return err
+		}
+		plugin.UseRelay(r)
+		if o.metricsListen != "" {
+			if _, err := relay.ServeMetrics(o.metricsListen, reg); err != nil {
+				return err
+			}
+		}
+	}
 	return server.StartServer(plugin.New, Version, Priority)
 }
 
@@ -48,11 +81,13 @@ func startServer() error {
 type options struct {
 	dump, help, version, fields bool
 	kongPrefix                  string
+	relayListen, metricsListen  string
+	noRelay                     bool
 }
 
 // run handles -dump, -version, -help and -fields, and otherwise starts the
 // plugin server. It returns the process exit status.
-func run(args []string, stdout, stderr io.Writer, serve func() error) int {
+func run(args []string, stdout, stderr io.Writer, serve func(options) error) int {
 	var o options
 	fs := flag.NewFlagSet("ai-proxy-hf", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -61,6 +96,9 @@ func run(args []string, stdout, stderr io.Writer, serve func() error) int {
 	fs.BoolVar(&o.version, "version", false, "print the version, then exit")
 	fs.BoolVar(&o.fields, "fields", false, "print the configuration reference (Markdown field table and cross-field rules), then exit")
 	fs.StringVar(&o.kongPrefix, "kong-prefix", defaultKongPrefix, "Kong prefix path: the socket is <prefix>/<name>.socket")
+	fs.StringVar(&o.relayListen, "relay-listen", envOr(envRelayListen, "127.0.0.1:0"), "loopback host:port of the relay that carries streams and, with logging off, every request")
+	fs.StringVar(&o.metricsListen, "metrics-listen", os.Getenv(envMetrics), "loopback host:port of /metrics (Prometheus) and /debug/pprof; empty: off")
+	fs.BoolVar(&o.noRelay, "no-relay", os.Getenv(envRelay) == "off", "no relay: every request on the PDK path (streams then pass through untranslated)")
 	fs.Usage = func() { usage(fs, stderr) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -93,11 +131,18 @@ func run(args []string, stdout, stderr io.Writer, serve func() error) int {
 		stdout.Write(append(out, '\n'))
 		return 0
 	}
-	if err := serve(); err != nil {
+	if err := serve(o); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
 	return 0
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func usage(fs *flag.FlagSet, w io.Writer) {

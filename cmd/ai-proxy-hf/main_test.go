@@ -227,14 +227,14 @@ func TestFieldsPrintsTheGeneratedDoc(t *testing.T) {
 func TestRunStartsServer(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	served := 0
-	serve := func() error { served++; return nil }
+	serve := func(options) error { served++; return nil }
 	assert.Equal(t, 0, run([]string{"-kong-prefix", "/tmp"}, &stdout, &stderr, serve))
 	assert.Equal(t, 1, served)
 	assert.Equal(t, 0, run(nil, &stdout, &stderr, serve))
 	assert.Equal(t, 2, served)
 	assert.Empty(t, stdout.String())
 
-	assert.Equal(t, 1, run(nil, &stdout, &stderr, func() error { return errors.New("listen: boom") }))
+	assert.Equal(t, 1, run(nil, &stdout, &stderr, func(options) error { return errors.New("listen: boom") }))
 	assert.Contains(t, stderr.String(), "listen: boom")
 
 	served = 0

@@ -101,7 +101,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	profileTime := fs.Duration("profile-time", 5*time.Second, "how long the CPU profile runs")
 	server := fs.String("plugin-server", "", "with -cpuprofile: the loadtest binary run as the plugin server (default: this one)")
 	verbose := fs.Bool("v", false, "show the servers' output")
-	pluginArgs := fs.String("plugin-args", "", "extra arguments of the plugin server, space-separated")
+	pluginArgs := fs.String("plugin-args", "", "extra arguments of the plugin server, space-separated (e.g. -no-relay: the PDK-only data path)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

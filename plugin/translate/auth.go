@@ -39,11 +39,7 @@ func ApplyAuth(cfg *schema.Config, in *ClientRequest, up *UpstreamRequest, body 
 			up.SetHeaders[header] = a.HeaderValue
 		}
 	}
-	for _, h := range credentialHeaders {
-		if h != header && len(in.Headers[h]) > 0 {
-			up.ClearHeaders = append(up.ClearHeaders, h)
-		}
-	}
+	up.ClearHeaders = append(up.ClearHeaders, ClearedHeaders(cfg, in.Headers)...)
 
 	changed := false
 	param := a.ParamName != "" && a.ParamValue != ""
@@ -66,6 +62,21 @@ func ApplyAuth(cfg *schema.Config, in *ClientRequest, up *UpstreamRequest, body 
 		up.Query = &q
 	}
 	return body, changed, nil
+}
+
+// ClearedHeaders lists the client credential headers present in h (lower-case
+// names) that must not reach the upstream: every one but the configured auth
+// header. The relay's access step clears them from Kong's request with the
+// same rule ApplyAuth uses, which also keeps them off Kong's log record.
+func ClearedHeaders(cfg *schema.Config, h map[string][]string) []string {
+	header := strings.ToLower(cfg.Auth.HeaderName)
+	var out []string
+	for _, name := range credentialHeaders {
+		if name != header && len(h[name]) > 0 {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // upstreamQuery rebuilds the client's query without credential parameters

@@ -52,6 +52,12 @@ type ClientRequest struct {
 	// Headers has lower-case names, as kong.request.get_headers returns them.
 	Headers map[string][]string
 	Body    []byte
+	// StreamRelay is set by the handler when a streamed answer goes through
+	// the plugin's streaming relay, which translates events (Streamer).
+	// Without it a stream that needs its events translated (completions
+	// on the router) is refused, since Kong alone passes stream bytes
+	// through unseen.
+	StreamRelay bool
 }
 
 // UpstreamRequest is what the access phase applies to Kong's service request.
@@ -103,6 +109,10 @@ type State struct {
 	PromptTokens int `json:"p,omitempty"`
 	// Inputs is the number of inputs sent (embeddings), to check the answer.
 	Inputs int `json:"n,omitempty"`
+	// IncludeUsage is the client's stream_options.include_usage, for a
+	// stream the plugin translates (completions on the router): its last
+	// chunk then carries the usage, as OpenAI's does.
+	IncludeUsage bool `json:"u,omitempty"`
 	// Payload is ai.proxy.payload.request (logging.log_payloads): the
 	// client body as logged (secrets removed, capped at PayloadLimit), set
 	// by the handler. The response phase writes the whole record at once.

@@ -1,0 +1,101 @@
+package relay
+
+import (
+	"time"
+
+	"github.com/ai-proxy-hf/ai-proxy-hf/plugin/translate"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the relay's Prometheus figures, named and labelled like the
+// AI metrics of Kong's prometheus plugin (kong/plugins/prometheus/
+// exporter.lua: kong_ai_llm_requests_total, kong_ai_llm_cost_total,
+// kong_ai_llm_tokens_total, kong_ai_llm_provider_latency_ms), so that a
+// dashboard built on Kong's reads them. They exist because a stream's
+// figures are known only when it ends, after Kong has serialized the
+// request's log record (see plugin/ANALYTICS.md): a Go plugin cannot put
+// them in the record, so they are exported here, for streams and for every
+// other relayed request alike.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	cost     *prometheus.CounterVec
+	tokens   *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	ttft     *prometheus.HistogramVec
+	relayed  *prometheus.CounterVec
+}
+
+// aiLabels are Kong's labels of the AI metrics (exporter.lua). The cache
+// and embeddings labels are always "" here (no semantic cache); workspace
+// is not known to the plugin server without a PDK call, so "" too.
+var aiLabels = []string{"ai_provider", "ai_model", "cache_status", "vector_db", "embeddings_provider", "embeddings_model", "workspace"}
+
+// Kong's AI_LLM_PROVIDER_LATENCY_BUCKETS (exporter.lua), in ms.
+var providerLatencyBuckets = []float64{250, 500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 10000, 30000, 60000}
+
+// ttftBuckets are finer at the low end: a first token is usually well
+// under the whole answer's latency.
+var ttftBuckets = []float64{5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000}
+
+// NewMetrics registers the relay's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kong_ai_llm_requests_total",
+			Help: "AI requests total per ai_provider in Kong (ai-proxy-hf relay)"}, aiLabels),
+		cost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kong_ai_llm_cost_total",
+			Help: "AI requests cost per ai_provider/cache in Kong (ai-proxy-hf relay)"}, aiLabels),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kong_ai_llm_tokens_total",
+			Help: "AI tokens per ai_provider/cache in Kong (ai-proxy-hf relay)"}, append(append([]string{}, aiLabels[:6]...), "token_type", "workspace")),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kong_ai_llm_provider_latency_ms",
+			Help: "LLM response Latency for each AI plugins per ai_provider in Kong (ai-proxy-hf relay: access to the end of the answer)", Buckets: providerLatencyBuckets}, aiLabels),
+		ttft: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kong_ai_llm_time_to_first_token_ms",
+			Help: "Time from the start of the request to the first generated token per ai_provider (ai-proxy-hf relay)", Buckets: ttftBuckets}, aiLabels),
+		relayed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ai_proxy_hf_relay_requests_total",
+			Help: "Requests the ai-proxy-hf relay answered, by mode (stream, oneshot) and status class"}, []string{"mode", "status"}),
+	}
+	reg.MustRegister(m.requests, m.cost, m.tokens, m.latency, m.ttft, m.relayed)
+	return m
+}
+
+// observe records one relayed request that reached the upstream.
+func (m *Metrics) observe(x *exchange, latency time.Duration) {
+	mode := translate.RequestMode(x.stream)
+	m.relayed.WithLabelValues(mode, statusClass(x.status)).Inc()
+	if x.status == 0 {
+		return
+	}
+	l := []string{translate.ProviderName, x.model, "", "", "", "", ""}
+	m.requests.WithLabelValues(l...).Inc()
+	u := x.usage
+	if u.TotalTokens == 0 {
+		u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	}
+	if c := translate.Cost(x.t.Config, u.PromptTokens, u.CompletionTokens); c > 0 {
+		m.cost.WithLabelValues(l...).Add(c)
+	}
+	m.latency.WithLabelValues(l...).Observe(float64(latency.Milliseconds()))
+	if x.ttft > 0 {
+		m.ttft.WithLabelValues(l...).Observe(float64(x.ttft.Milliseconds()))
+	}
+	for _, tk := range []struct {
+		kind string
+		n    int
+	}{{"prompt_tokens", u.PromptTokens}, {"completion_tokens", u.CompletionTokens}, {"total_tokens", u.TotalTokens}} {
+		if tk.n > 0 {
+			m.tokens.WithLabelValues(translate.ProviderName, x.model, "", "", "", "", tk.kind, "").Add(float64(tk.n))
+		}
+	}
+}
+
+func statusClass(s int) string {
+	switch {
+	case s == 0:
+		return "none"
+	case s < 300:
+		return "2xx"
+	case s < 500:
+		return "4xx"
+	default:
+		return "5xx"
+	}
+}

@@ -1,0 +1,333 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ai-proxy-hf/ai-proxy-hf/plugin/translate"
+	"github.com/ai-proxy-hf/ai-proxy-hf/schema"
+)
+
+// modelHeader is Kong's response header naming the model.
+const modelHeader = "X-Kong-LLM-Model"
+
+// hopHeaders are not forwarded in either direction (RFC 9110 §7.6.1), as
+// Kong's proxy does not forward them.
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// exchange is one relayed request, for the metrics and the summary line.
+type exchange struct {
+	t         *Ticket
+	requestID string
+	model     string
+	stream    bool
+	status    int
+	ttft      time.Duration // 0: no token seen
+	usage     translate.Usage
+	bytes     int64
+	err       *translate.Error
+}
+
+// serve relays one ticketed request.
+func (r *Relay) serve(w http.ResponseWriter, req *http.Request, t *Ticket) {
+	cfg := t.Config
+	in := *t.In
+	in.Method = req.Method
+	up := t.Upstream
+	if up == nil {
+		body, err := readClientBody(cfg, req, r.opts.MaxBody)
+		if err != nil {
+			r.reject(w, t, err)
+			return
+		}
+		in.Body = body
+		if up, err = t.Capability.Request(cfg, &in); err != nil {
+			r.reject(w, t, err)
+			return
+		}
+	}
+	x := &exchange{t: t, requestID: req.Header.Get("X-Kong-Request-Id"), model: up.State.Model, stream: up.Stream}
+	defer r.finish(x)
+
+	ctx, cancel := context.WithTimeout(req.Context(), r.opts.MaxStream)
+	defer cancel()
+	upReq, err := upstreamRequest(ctx, req, &in, up)
+	if err != nil {
+		x.err = translate.AsError(err)
+		writeError(w, x.err)
+		return
+	}
+	res, err := r.client.Do(upReq)
+	if err != nil {
+		if req.Context().Err() != nil {
+			return // the client (Kong) went away: nothing to answer
+		}
+		x.err = upstreamFailure(err)
+		x.status = x.err.Status
+		writeError(w, x.err)
+		return
+	}
+	defer res.Body.Close()
+	st := up.State
+	if st.StartedAt == 0 {
+		// As the response phase does (loadState): created of rebuilt answers.
+		st.StartedAt = t.Start.UnixMilli()
+	}
+	success := res.StatusCode >= 200 && res.StatusCode <= 299
+	switch {
+	case !up.Stream:
+		r.buffered(w, x, &st, res)
+	case cfg.RouteType == schema.RoutePreserve || (success && !isEventStream(res.Header)):
+		// preserve passes everything through untouched, as does a 2xx
+		// answer to a stream request that is not a stream.
+		r.stream(w, req.Context(), ctx, cancel, x, &st, res, nil)
+	case success:
+		r.stream(w, req.Context(), ctx, cancel, x, &st, res, newStream(t, &st, r.opts.MaxEvent))
+	default:
+		// An error before the first byte: the same answer as the buffered
+		// path (OpenAI shape, Retry-After on 503 loading).
+		r.buffered(w, x, &st, res)
+	}
+}
+
+// reject answers a request the relay's translation refused: nothing went
+// upstream.
+func (r *Relay) reject(w http.ResponseWriter, t *Ticket, err error) {
+	e := translate.AsError(err)
+	writeError(w, e)
+	if !e.IsClientError() {
+		r.logLine(map[string]any{"ai_proxy_hf": "error", "status": e.Status, "message": t.Redact.String(e.Error())})
+	}
+}
+
+// readClientBody reads the body Kong forwarded, refusing one over
+// max_request_body_size (413) before reading it when its length is known.
+func readClientBody(cfg *schema.Config, req *http.Request, max int64) ([]byte, error) {
+	if req.ContentLength > 0 {
+		if err := translate.CheckBodySize(cfg, req.ContentLength); err != nil {
+			return nil, err
+		}
+	}
+	limit := max
+	if n := int64(cfg.MaxRequestBodySize); n > 0 && n < limit {
+		limit = n
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
+	if err != nil {
+		return nil, &translate.Error{Status: http.StatusBadRequest, Message: "the request body could not be read", Err: err}
+	}
+	if err := translate.CheckBodySize(cfg, int64(len(body))); err != nil {
+		return nil, err
+	}
+	if int64(len(body)) > limit {
+		return nil, &translate.Error{Status: http.StatusRequestEntityTooLarge, Code: "request_too_large",
+			Message: "request body is over the " + strconv.FormatInt(limit, 10) + " bytes the relay accepts"}
+	}
+	return body, nil
+}
+
+// upstreamRequest builds the request to Hugging Face: the headers Kong
+// forwarded (the client's, as Kong would have sent them upstream) minus
+// hop-by-hop ones and the cleared credentials, plus the capability's
+// headers with the real credential.
+func upstreamRequest(ctx context.Context, req *http.Request, in *translate.ClientRequest, up *translate.UpstreamRequest) (*http.Request, error) {
+	host := up.Host
+	if up.Port != 0 {
+		host = net.JoinHostPort(up.Host, strconv.Itoa(up.Port))
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	target := up.Scheme + "://" + host + up.Path
+	query := in.Query
+	if up.Query != nil {
+		query = *up.Query
+	}
+	if query != "" {
+		target += "?" + query
+	}
+	body := up.Body
+	if body == nil {
+		body = in.Body
+	}
+	out, err := http.NewRequestWithContext(ctx, in.Method, target, bytes.NewReader(body))
+	if err != nil {
+		return nil, &translate.Error{Status: http.StatusInternalServerError, Type: "server_error", Message: "ai-proxy-hf relay: could not build the upstream request", Err: err}
+	}
+	if len(body) == 0 && (in.Method == http.MethodGet || in.Method == http.MethodHead) {
+		out.Body, out.ContentLength = http.NoBody, 0
+	}
+	h := req.Header.Clone()
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+	h.Del("Content-Length")
+	for _, k := range up.ClearHeaders {
+		h.Del(k)
+	}
+	for k, v := range up.SetHeaders {
+		h.Set(k, v)
+	}
+	if h.Get("User-Agent") == "" {
+		h["User-Agent"] = nil // Go's default would be added otherwise; Kong forwards none either
+	}
+	out.Header = h
+	return out, nil
+}
+
+// buffered reads a whole answer (capped), translates it with
+// Capability.Response and writes it. Bodies the capability does not read
+// (video bytes) are copied through, never held whole.
+func (r *Relay) buffered(w http.ResponseWriter, x *exchange, st *translate.State, res *http.Response) {
+	t := x.t
+	headers := lowerHeaders(res.Header)
+	in := &translate.UpstreamResponse{Status: res.StatusCode, Headers: headers}
+	reads := true
+	if br, ok := t.Capability.(translate.ResponseBodyReader); ok && !br.ReadsResponseBody(res.StatusCode, headers) {
+		reads = false
+	}
+	if reads {
+		body, err := readCapped(res.Body, r.opts.MaxBody)
+		if err != nil {
+			x.err = err
+			x.status = err.Status
+			writeError(w, err)
+			return
+		}
+		in.Body = body
+	}
+	out, err := t.Capability.Response(t.Config, st, in)
+	if err != nil {
+		x.err = translate.AsError(err)
+		x.status = x.err.Status
+		writeError(w, x.err)
+		return
+	}
+	x.status, x.usage, x.err = out.Status, out.Usage, out.Error
+	copyHeaders(w.Header(), res.Header)
+	success := out.Status >= 200 && out.Status <= 299
+	if success && t.Config.ModelNameHeader && st.Model != "" {
+		w.Header().Set(modelHeader, "huggingface/"+st.Model)
+	}
+	switch {
+	case out.Body != nil:
+		for k, v := range out.Headers {
+			w.Header().Set(k, v)
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(out.Body)))
+		w.WriteHeader(out.Status)
+		n, _ := w.Write(out.Body)
+		x.bytes = int64(n)
+	case reads:
+		w.Header().Set("Content-Length", strconv.Itoa(len(in.Body)))
+		w.WriteHeader(out.Status)
+		n, _ := w.Write(in.Body)
+		x.bytes = int64(n)
+	default:
+		if res.ContentLength >= 0 {
+			w.Header().Set("Content-Length", strconv.FormatInt(res.ContentLength, 10))
+		}
+		w.WriteHeader(out.Status)
+		x.bytes, _ = io.Copy(w, res.Body)
+	}
+	if success && x.usage.CompletionTokens > 0 {
+		// A buffered answer's first token reaches the gateway with the
+		// last (the record's rule).
+		x.ttft = time.Since(t.Start)
+	}
+}
+
+// readCapped reads a body of at most max bytes.
+func readCapped(body io.Reader, max int64) ([]byte, *translate.Error) {
+	b, err := io.ReadAll(io.LimitReader(body, max+1))
+	if err != nil {
+		if e := upstreamFailure(err); e.Status == http.StatusGatewayTimeout {
+			return nil, e
+		}
+		return nil, &translate.Error{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_incomplete",
+			Message: "the upstream closed the connection before the end of its answer"}
+	}
+	if int64(len(b)) > max {
+		return nil, errUpstreamTooLarge(max)
+	}
+	return b, nil
+}
+
+// copyHeaders copies the upstream's response headers but the hop-by-hop
+// ones and Content-Length (the relay sets its own).
+func copyHeaders(dst, src http.Header) {
+	for k, v := range src {
+		dst[k] = v
+	}
+	for _, k := range hopHeaders {
+		dst.Del(k)
+	}
+	dst.Del("Content-Length")
+}
+
+// lowerHeaders is src with lower-case names, as Kong's PDK returns headers.
+func lowerHeaders(src http.Header) map[string][]string {
+	out := make(map[string][]string, len(src))
+	for k, v := range src {
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+// isEventStream reports a text/event-stream answer.
+func isEventStream(h http.Header) bool {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	return err == nil && mt == "text/event-stream"
+}
+
+// errStreamIdle and errStreamTooLong end a stream the upstream let stall
+// or never ended.
+// Both are timeouts (context.DeadlineExceeded) for the client's error event.
+var (
+	errStreamIdle    = fmt.Errorf("the upstream sent nothing within the relay's idle timeout: %w", context.DeadlineExceeded)
+	errStreamTooLong = fmt.Errorf("the stream passed the relay's maximum duration: %w", context.DeadlineExceeded)
+)
+
+// finish records a relayed request: metrics, and for a stream or an error
+// one JSON line (Kong writes the plugin server's output to its error log),
+// carrying Kong's request id. Never a credential: messages go through the
+// ticket's Redactor.
+func (r *Relay) finish(x *exchange) {
+	latency := time.Since(x.t.Start)
+	if r.opts.Metrics != nil {
+		r.opts.Metrics.observe(x, latency)
+	}
+	if !x.stream && x.err == nil {
+		return
+	}
+	u := x.usage
+	line := map[string]any{
+		"ai_proxy_hf":   "relay",
+		"request_id":    x.requestID,
+		"mode":          translate.RequestMode(x.stream),
+		"model":         x.model,
+		"status":        x.status,
+		"latency_ms":    latency.Milliseconds(),
+		"bytes":         x.bytes,
+		"prompt_tokens": u.PromptTokens, "completion_tokens": u.CompletionTokens,
+		"total_tokens": max(u.TotalTokens, u.PromptTokens+u.CompletionTokens),
+		"cost":         translate.Cost(x.t.Config, u.PromptTokens, u.CompletionTokens),
+	}
+	if u.Estimated {
+		line["estimated"] = true
+	}
+	if x.ttft > 0 {
+		line["time_to_first_token_ms"] = x.ttft.Milliseconds()
+	}
+	if x.err != nil {
+		line["error"] = x.t.Redact.String(x.err.Error())
+	}
+	r.logLine(line)
+}
