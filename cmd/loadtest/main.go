@@ -10,9 +10,9 @@
 // "added p50 <ms> ms p99 <ms> ms at c=16; rps ratio <with/without>";
 // it exits 1 if any request failed. soak prints one sample of the plugin
 // server per second (RSS, goroutines, threads) and a verdict, and exits 1
-// on RSS growth, a goroutine leak, a failed request or a restart.
-// `loadtest plugin-server` is the plugin server with a pprof listener that
-// soak starts under the stand-in (see loadtest.ServePlugin).
+// on RSS growth, a goroutine leak, a failed request or a restart. Both
+// read the plugin server's figures from its metrics listener
+// (ai-proxy-hf -metrics-listen, on a free loopback port).
 package main
 
 import (
@@ -34,15 +34,6 @@ import (
 )
 
 func main() {
-	// The plugin server keeps Go's default SIGTERM (exit): the stand-in
-	// stops it with SIGTERM, as Kong does.
-	if len(os.Args) > 1 && os.Args[1] == "plugin-server" {
-		if err := runPluginServer(os.Args[2:], os.Stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "loadtest plugin-server:", err)
-			os.Exit(1)
-		}
-		return
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -99,7 +90,6 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Var(&conc, "c", "concurrencies (closed-loop workers), comma-separated")
 	cpuprofile := fs.String("cpuprofile", "", "first take a CPU profile of the plugin server under the buffered chat at the highest concurrency, write it here and print its top items")
 	profileTime := fs.Duration("profile-time", 5*time.Second, "how long the CPU profile runs")
-	server := fs.String("plugin-server", "", "with -cpuprofile: the loadtest binary run as the plugin server (default: this one)")
 	verbose := fs.Bool("v", false, "show the servers' output")
 	pluginArgs := fs.String("plugin-args", "", "extra arguments of the plugin server, space-separated (e.g. -no-relay: the PDK-only data path)")
 	if err := fs.Parse(args); err != nil {
@@ -111,16 +101,17 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *verbose {
 		ro.Log = stderr
 	}
-	if *cpuprofile != "" {
-		if err := profile(ctx, ro, *server, slices.Max(o.Concurrency), *profileTime, *cpuprofile, stdout); err != nil {
-			return err
-		}
-	}
+	ro.Metrics = *cpuprofile != ""
 	rig, err := loadtest.StartRig(ctx, ro)
 	if err != nil {
 		return err
 	}
 	defer rig.Close()
+	if *cpuprofile != "" {
+		if err := profile(ctx, rig, slices.Max(o.Concurrency), *profileTime, *cpuprofile, stdout); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "%s\n\n", loadtest.Conditions(o))
 	cells, err := loadtest.RunLoad(ctx, rig, o)
 	if err != nil {
@@ -151,23 +142,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// profile runs the plugin server with its pprof listener (a rig of its
-// own: the table is measured on bin/ai-proxy-hf itself), profiles it under
-// the buffered chat, and prints `go tool pprof -top` of the profile.
-func profile(ctx context.Context, ro loadtest.RigOptions, server string, concurrency int, dur time.Duration, path string, stdout io.Writer) error {
-	if server == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		server = self
-	}
-	ro.DebugServer, ro.PluginOnly = server, true
-	rig, err := loadtest.StartRig(ctx, ro)
-	if err != nil {
-		return err
-	}
-	defer rig.Close()
+// profile takes a CPU profile of the plugin server (its metrics
+// listener's pprof) under the buffered chat, before the table is measured
+// on the same rig, and prints `go tool pprof -top` of it.
+func profile(ctx context.Context, rig *loadtest.Rig, concurrency int, dur time.Duration, path string, stdout io.Writer) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -205,7 +183,6 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&o.Interval, "interval", o.Interval, "time between two samples of the plugin server")
 	fs.Float64Var(&o.MaxRSSGrowth, "max-rss-growth", o.MaxRSSGrowth, "allowed RSS growth after warm-up (0.2 = 20%)")
 	fs.IntVar(&o.GoroutineSlack, "goroutine-slack", o.GoroutineSlack, "goroutines above the idle count after warm-up still accepted at the end")
-	server := fs.String("plugin-server", "", "the loadtest binary run as the plugin server (default: this one)")
 	verbose := fs.Bool("v", false, "show the servers' output")
 	pluginArgs := fs.String("plugin-args", "", "extra arguments of the plugin server, space-separated")
 	if err := fs.Parse(args); err != nil {
@@ -214,14 +191,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if o.Requests < 1 || o.Warmup < 0 || o.Warmup >= o.Requests || o.Concurrency < 1 {
 		return fmt.Errorf("want 0 <= -warmup < -requests and -c >= 1")
 	}
-	if *server == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		*server = self
-	}
-	ro := loadtest.RigOptions{BinDir: *bin, DebugServer: *server, PluginOnly: true, PluginArgs: strings.Fields(*pluginArgs)}
+	ro := loadtest.RigOptions{BinDir: *bin, Metrics: true, PluginOnly: true, PluginArgs: strings.Fields(*pluginArgs)}
 	if *verbose {
 		ro.Log = stderr
 	}
@@ -246,17 +216,4 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintln(stdout, "soak passed")
 	return nil
-}
-
-// runPluginServer is the plugin server with a pprof listener (the rig's
-// start command when it needs goroutine counts or profiles).
-func runPluginServer(args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("loadtest plugin-server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	debugAddr := fs.String("debug-addr", "127.0.0.1:0", "loopback address of the /debug/pprof/ listener")
-	prefix := fs.String("kong-prefix", "/usr/local/kong", "Kong prefix: the socket is <prefix>/loadtest.socket")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	return loadtest.ServePlugin(*debugAddr, *prefix)
 }

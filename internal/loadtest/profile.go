@@ -9,13 +9,13 @@ import (
 )
 
 // ProfileCPU drives the rig's plugin side with req at concurrency workers
-// while it takes a CPU profile of the plugin server (its pprof listener,
+// while it takes a CPU profile of the plugin server (its metrics listener's
 // /debug/pprof/profile) for dur, and writes the profile to w. The driver
 // starts a moment before the profile and stops a moment after it, so the
 // profile covers load only.
 func ProfileCPU(ctx context.Context, r *Rig, req *Request, concurrency int, dur time.Duration, w io.Writer) (Result, error) {
-	if r.DebugURL == "" {
-		return Result{}, fmt.Errorf("profile: the rig has no debug listener (RigOptions.DebugServer)")
+	if r.MetricsURL == "" {
+		return Result{}, fmt.Errorf("profile: the rig has no metrics listener (RigOptions.Metrics)")
 	}
 	secs := max(int(dur.Round(time.Second)/time.Second), 1)
 	lead := 500 * time.Millisecond
@@ -24,7 +24,7 @@ func ProfileCPU(ctx context.Context, r *Rig, req *Request, concurrency int, dur 
 		done <- Drive(ctx, NewClient(concurrency), r.Plugin.ProxyURL, req, concurrency, lead, time.Duration(secs)*time.Second+lead)
 	}()
 	time.Sleep(lead)
-	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", r.DebugURL, secs), nil)
+	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", r.MetricsURL, secs), nil)
 	if err != nil {
 		return <-done, err
 	}
