@@ -2,7 +2,7 @@
 // side by side with a plain Kong route, and soaked for leaks, on the real
 // binaries (bin/hfsim, bin/kongsim, bin/ai-proxy-hf) on 127.0.0.1.
 //
-//	loadtest load [-bin bin] [-duration 4s] [-warmup 150ms] [-rounds 8] [-c 1,16] [-cpuprofile cpu.pprof]
+//	loadtest load [-bin bin] [-duration 4s] [-warmup 150ms] [-rounds 8] [-c 1,16] [-cpuprofile cpu.pprof [-profile-stream]]
 //	loadtest soak [-bin bin] [-requests 100000] [-warmup 10000] [-c 16] [-max-time 5m]
 //
 // load prints a Markdown table (with -cpuprofile, first the profile's top
@@ -90,6 +90,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Var(&conc, "c", "concurrencies (closed-loop workers), comma-separated")
 	cpuprofile := fs.String("cpuprofile", "", "first take a CPU profile of the plugin server under the buffered chat at the highest concurrency, write it here and print its top items")
 	profileTime := fs.Duration("profile-time", 5*time.Second, "how long the CPU profile runs")
+	profileStream := fs.Bool("profile-stream", false, "profile under the streamed chat instead of the buffered one")
 	verbose := fs.Bool("v", false, "show the servers' output")
 	pluginArgs := fs.String("plugin-args", "", "extra arguments of the plugin server, space-separated (e.g. -no-relay: the PDK-only data path)")
 	if err := fs.Parse(args); err != nil {
@@ -108,7 +109,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer rig.Close()
 	if *cpuprofile != "" {
-		if err := profile(ctx, rig, slices.Max(o.Concurrency), *profileTime, *cpuprofile, stdout); err != nil {
+		req := loadtest.Cases()[0]
+		if *profileStream {
+			req = loadtest.Cases()[1]
+		}
+		if err := profile(ctx, rig, req, slices.Max(o.Concurrency), *profileTime, *cpuprofile, stdout); err != nil {
 			return err
 		}
 	}
@@ -143,14 +148,13 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // profile takes a CPU profile of the plugin server (its metrics
-// listener's pprof) under the buffered chat, before the table is measured
+// listener's pprof) under req, before the table is measured
 // on the same rig, and prints `go tool pprof -top` of it.
-func profile(ctx context.Context, rig *loadtest.Rig, concurrency int, dur time.Duration, path string, stdout io.Writer) error {
+func profile(ctx context.Context, rig *loadtest.Rig, req *loadtest.Request, concurrency int, dur time.Duration, path string, stdout io.Writer) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	req := loadtest.Cases()[0]
 	res, err := loadtest.ProfileCPU(ctx, rig, req, concurrency, dur, f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
