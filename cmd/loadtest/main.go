@@ -2,16 +2,17 @@
 // side by side with a plain Kong route, and soaked for leaks, on the real
 // binaries (bin/hfsim, bin/kongsim, bin/ai-proxy-hf) on 127.0.0.1.
 //
-//	loadtest load [-bin bin] [-duration 4s] [-warmup 500ms] [-rounds 2] [-c 1,16]
+//	loadtest load [-bin bin] [-duration 4s] [-warmup 150ms] [-rounds 8] [-c 1,16] [-cpuprofile cpu.pprof [-profile-stream]]
 //	loadtest soak [-bin bin] [-requests 100000] [-warmup 10000] [-c 16] [-max-time 5m]
 //
-// load prints a Markdown table and ends with the line
+// load prints a Markdown table (with -cpuprofile, first the profile's top
+// items) and ends with the line
 // "added p50 <ms> ms p99 <ms> ms at c=16; rps ratio <with/without>";
 // it exits 1 if any request failed. soak prints one sample of the plugin
 // server per second (RSS, goroutines, threads) and a verdict, and exits 1
-// on RSS growth, a goroutine leak, a failed request or a restart.
-// `loadtest plugin-server` is the plugin server with a pprof listener that
-// soak starts under the stand-in (see loadtest.ServePlugin).
+// on RSS growth, a goroutine leak, a failed request or a restart. Both
+// read the plugin server's figures from its metrics listener
+// (ai-proxy-hf -metrics-listen, on a free loopback port).
 package main
 
 import (
@@ -21,7 +22,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,15 +34,6 @@ import (
 )
 
 func main() {
-	// The plugin server keeps Go's default SIGTERM (exit): the stand-in
-	// stops it with SIGTERM, as Kong does.
-	if len(os.Args) > 1 && os.Args[1] == "plugin-server" {
-		if err := runPluginServer(os.Args[2:], os.Stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "loadtest plugin-server:", err)
-			os.Exit(1)
-		}
-		return
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -94,6 +88,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "warm-up before each round on each side, not measured")
 	fs.IntVar(&o.Rounds, "rounds", o.Rounds, "times the two sides alternate within a cell")
 	fs.Var(&conc, "c", "concurrencies (closed-loop workers), comma-separated")
+	cpuprofile := fs.String("cpuprofile", "", "first take a CPU profile of the plugin server under the buffered chat at the highest concurrency, write it here and print its top items")
+	profileTime := fs.Duration("profile-time", 5*time.Second, "how long the CPU profile runs")
+	profileStream := fs.Bool("profile-stream", false, "profile under the streamed chat instead of the buffered one")
 	verbose := fs.Bool("v", false, "show the servers' output")
 	pluginArgs := fs.String("plugin-args", "", "extra arguments of the plugin server, space-separated (e.g. -no-relay: the PDK-only data path)")
 	if err := fs.Parse(args); err != nil {
@@ -105,16 +102,27 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *verbose {
 		ro.Log = stderr
 	}
+	ro.Metrics = *cpuprofile != ""
 	rig, err := loadtest.StartRig(ctx, ro)
 	if err != nil {
 		return err
 	}
 	defer rig.Close()
+	if *cpuprofile != "" {
+		req := loadtest.Cases()[0]
+		if *profileStream {
+			req = loadtest.Cases()[1]
+		}
+		if err := profile(ctx, rig, req, slices.Max(o.Concurrency), *profileTime, *cpuprofile, stdout); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "%s\n\n", loadtest.Conditions(o))
 	cells, err := loadtest.RunLoad(ctx, rig, o)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stdout, "load average %s at the end\n\n", loadtest.LoadAverage())
 	if err := loadtest.WriteTable(stdout, cells); err != nil {
 		return err
 	}
@@ -139,6 +147,34 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
+// profile takes a CPU profile of the plugin server (its metrics
+// listener's pprof) under req, before the table is measured
+// on the same rig, and prints `go tool pprof -top` of it.
+func profile(ctx context.Context, rig *loadtest.Rig, req *loadtest.Request, concurrency int, dur time.Duration, path string, stdout io.Writer) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	res, err := loadtest.ProfileCPU(ctx, rig, req, concurrency, dur, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if res.Errors > 0 {
+		return fmt.Errorf("profile: %d requests failed; the first: %s", res.Errors, res.FirstError)
+	}
+	fmt.Fprintf(stdout, "CPU profile of the plugin server, %s at c=%d for %s (%d requests): %s\n", req.Name, concurrency, dur, len(res.Latencies), path)
+	top := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=25", path)
+	top.Stdout, top.Stderr = stdout, stdout
+	if err := top.Run(); err != nil {
+		return fmt.Errorf("go tool pprof -top: %w", err)
+	}
+	fmt.Fprintln(stdout)
+	return nil
+}
+
 func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o := loadtest.DefaultSoakOptions()
 	fs := flag.NewFlagSet("loadtest soak", flag.ContinueOnError)
@@ -151,22 +187,15 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&o.Interval, "interval", o.Interval, "time between two samples of the plugin server")
 	fs.Float64Var(&o.MaxRSSGrowth, "max-rss-growth", o.MaxRSSGrowth, "allowed RSS growth after warm-up (0.2 = 20%)")
 	fs.IntVar(&o.GoroutineSlack, "goroutine-slack", o.GoroutineSlack, "goroutines above the idle count after warm-up still accepted at the end")
-	server := fs.String("plugin-server", "", "the loadtest binary run as the plugin server (default: this one)")
 	verbose := fs.Bool("v", false, "show the servers' output")
+	pluginArgs := fs.String("plugin-args", "", "extra arguments of the plugin server, space-separated")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.Requests < 1 || o.Warmup < 0 || o.Warmup >= o.Requests || o.Concurrency < 1 {
 		return fmt.Errorf("want 0 <= -warmup < -requests and -c >= 1")
 	}
-	if *server == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		*server = self
-	}
-	ro := loadtest.RigOptions{BinDir: *bin, DebugServer: *server, PluginOnly: true}
+	ro := loadtest.RigOptions{BinDir: *bin, Metrics: true, PluginOnly: true, PluginArgs: strings.Fields(*pluginArgs)}
 	if *verbose {
 		ro.Log = stderr
 	}
@@ -176,8 +205,8 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer rig.Close()
 	o.Progress = stdout
-	fmt.Fprintf(stdout, "soak: %d requests (buffered and streamed 2 KiB chats alternating), %d of them warm-up, %d workers, through kongsim + ai-proxy-hf to hfsim; %s\n",
-		o.Requests, o.Warmup, o.Concurrency, loadtest.Machine())
+	fmt.Fprintf(stdout, "soak: %d requests (buffered and streamed 2 KiB chats alternating), %d of them warm-up, %d workers, through kongsim + ai-proxy-hf to hfsim; %s, load average %s\n",
+		o.Requests, o.Warmup, o.Concurrency, loadtest.Machine(), loadtest.LoadAverage())
 	rep, err := loadtest.RunSoak(ctx, rig, o)
 	if err != nil {
 		return err
@@ -191,17 +220,4 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintln(stdout, "soak passed")
 	return nil
-}
-
-// runPluginServer is the plugin server with a pprof listener (the rig's
-// start command when it needs goroutine counts or profiles).
-func runPluginServer(args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("loadtest plugin-server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	debugAddr := fs.String("debug-addr", "127.0.0.1:0", "loopback address of the /debug/pprof/ listener")
-	prefix := fs.String("kong-prefix", "/usr/local/kong", "Kong prefix: the socket is <prefix>/loadtest.socket")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	return loadtest.ServePlugin(*debugAddr, *prefix)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,8 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// binDir holds hfsim, kongsim, ai-proxy-hf and loadtest itself (the
-// soak's plugin server), built once for the tests.
+// binDir holds hfsim, kongsim and ai-proxy-hf, built once for the tests.
 var binDir string
 
 func TestMain(m *testing.M) {
@@ -26,7 +26,7 @@ func runMain(m *testing.M) int {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", dir+"/", "../hfsim", "../kongsim", "../ai-proxy-hf", ".")
+	build := exec.Command("go", "build", "-o", dir+"/", "../hfsim", "../kongsim", "../ai-proxy-hf")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		panic("building the binaries: " + err.Error())
@@ -40,15 +40,23 @@ var (
 	rowRE      = regexp.MustCompile(`^\| (buffered|streamed) chat 2 KiB +\| +(1|16) \|`)
 )
 
-// A short `make load`: every cell measured on both sides, a table of four
-// rows in which no request failed, and the promised last line. The figures
-// themselves are not asserted (the machine is shared).
+// A short `make load` with a CPU profile first: the profile's top items,
+// every cell measured on both sides, a table of four rows in which no
+// request failed, and the promised last line. The figures themselves are
+// not asserted (the machine is shared).
 func TestLoadShort(t *testing.T) {
 	var out, errOut strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := run(ctx, []string{"load", "-bin", binDir, "-duration", "700ms", "-warmup", "200ms", "-rounds", "1"}, &out, &errOut)
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	err := run(ctx, []string{"load", "-bin", binDir, "-duration", "800ms", "-warmup", "100ms", "-rounds", "2",
+		"-cpuprofile", prof, "-profile-time", "1s"}, &out, &errOut)
 	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	st, err := os.Stat(prof)
+	require.NoError(t, err)
+	require.Positive(t, st.Size())
+	require.Regexp(t, `(?m)^CPU profile of the plugin server, buffered chat 2 KiB at c=16 for 1s \([1-9]\d* requests\)`, out.String())
+	require.Regexp(t, `(?m)^ +flat +flat% +sum% +cum +cum%$`, out.String(), "go tool pprof -top output")
 
 	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
 	require.Regexp(t, lastLineRE, lines[len(lines)-1], "the last line")
@@ -79,7 +87,7 @@ func TestSoakShort(t *testing.T) {
 	var out, errOut strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	err := run(ctx, []string{"soak", "-bin", binDir, "-plugin-server", binDir + "/loadtest",
+	err := run(ctx, []string{"soak", "-bin", binDir,
 		"-requests", "10000", "-warmup", "2000", "-interval", "500ms", "-max-time", "3m"}, &out, &errOut)
 	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
 	require.Regexp(t, `(?m)^10000 requests in .*, 0 failed; plugin server RSS \d+ → \d+ KiB`, out.String())
@@ -94,4 +102,8 @@ func TestUsage(t *testing.T) {
 	require.ErrorContains(t, run(context.Background(), []string{"fly"}, &out, &errOut), `unknown command "fly"`)
 	require.Error(t, run(context.Background(), []string{"load", "-c", "0"}, &out, &errOut))
 	require.ErrorContains(t, run(context.Background(), []string{"load", "-bin", t.TempDir()}, &out, &errOut), "make build")
+	// Without the relay the plugin server has no metrics listener: a
+	// profile is refused with the reason, not attempted.
+	require.ErrorContains(t, run(context.Background(), []string{"load", "-bin", binDir, "-plugin-args", "-no-relay", "-cpuprofile", filepath.Join(t.TempDir(), "p")}, &out, &errOut),
+		"metrics listener (-metrics-listen")
 }

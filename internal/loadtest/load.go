@@ -59,10 +59,12 @@ type LoadOptions struct {
 	Progress    io.Writer     // one line per cell as it ends (nil: none)
 }
 
-// DefaultLoadOptions finish in about 40 s of load: 2 cases × 2
-// concurrencies × 2 sides × 2 rounds × (0.5 s warm-up + 2 s measured).
+// DefaultLoadOptions finish in about 42 s of load: 2 cases × 2
+// concurrencies × 2 sides × 8 rounds × (0.15 s warm-up + 0.5 s measured).
+// Eight short rounds rather than one long one: on a shared machine a burst
+// of someone else's work then lands on both sides alike.
 func DefaultLoadOptions() LoadOptions {
-	return LoadOptions{Concurrency: []int{1, 16}, Duration: 4 * time.Second, Warmup: 500 * time.Millisecond, Rounds: 2}
+	return LoadOptions{Concurrency: []int{1, 16}, Duration: 4 * time.Second, Warmup: 150 * time.Millisecond, Rounds: 8}
 }
 
 // RunLoad measures every case at every concurrency on both sides of the
@@ -165,6 +167,6 @@ func (s *Stand) Stats(ctx context.Context) (StandStats, error) {
 // Conditions is the line above the table: what was run, how long, where.
 func Conditions(o LoadOptions) string {
 	return fmt.Sprintf("closed loop, keep-alive; per cell and side: %d round(s) of %s measured after %s warm-up, sides alternating; "+
-		"plain kongsim route vs the same route with ai-proxy-hf, hfsim upstream, all on 127.0.0.1; %s",
-		max(o.Rounds, 1), o.Duration/time.Duration(max(o.Rounds, 1)), o.Warmup, Machine())
+		"plain kongsim route vs the same route with ai-proxy-hf, hfsim upstream, all on 127.0.0.1; %s, load average %s at the start",
+		max(o.Rounds, 1), o.Duration/time.Duration(max(o.Rounds, 1)), o.Warmup, Machine(), LoadAverage())
 }

@@ -25,3 +25,17 @@ func Machine() string {
 	}
 	return fmt.Sprintf("%d cores (%s)", runtime.NumCPU(), model)
 }
+
+// LoadAverage is the 1-minute load average from /proc/loadavg ("?" when
+// unreadable): on a shared machine it says how much else was running.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}

@@ -62,3 +62,8 @@ func TestChildPIDsFindsThisProcess(t *testing.T) {
 	require.Positive(t, st.RSSKiB)
 	require.Positive(t, st.Threads)
 }
+
+func TestMachine(t *testing.T) {
+	require.Regexp(t, `^\d+ cores \(.+\)$`, Machine())
+	require.Regexp(t, `^\d+\.\d+$`, LoadAverage())
+}

@@ -31,11 +31,10 @@ type RigOptions struct {
 	// PluginArgs are appended to the plugin server's start command (a
 	// metrics or profiling listener).
 	PluginArgs []string
-	// DebugServer, when set, is the path of the loadtest binary: the plugin
-	// server is then `loadtest plugin-server` (ServePlugin), the product's
-	// handlers with a pprof listener at Rig.DebugURL, for goroutine counts
-	// and CPU profiles. Unset: the plugin server is bin/ai-proxy-hf itself.
-	DebugServer string
+	// Metrics starts the plugin server with its metrics listener
+	// (-metrics-listen) on a free loopback port, at Rig.MetricsURL: for
+	// goroutine counts and CPU profiles.
+	Metrics bool
 	// PluginOnly skips the plain stand-in (the soak needs only the plugin).
 	PluginOnly bool
 	// Log receives the children's stderr; nil keeps only the last lines,
@@ -46,14 +45,14 @@ type RigOptions struct {
 // Rig is hfsim and the two stand-ins, running.
 type Rig struct {
 	HFURL string
-	// DebugURL is the plugin server's pprof listener ("" without
-	// DebugServer).
-	DebugURL string
-	Plain    *Stand // route without the plugin; nil with PluginOnly
-	Plugin   *Stand // the same route with ai-proxy-hf
-	hf       *child
-	dir      string
-	logs     *tail
+	// MetricsURL is the plugin server's /metrics and /debug/pprof/
+	// listener ("" without RigOptions.Metrics).
+	MetricsURL string
+	Plain      *Stand // route without the plugin; nil with PluginOnly
+	Plugin     *Stand // the same route with ai-proxy-hf
+	hf         *child
+	dir        string
+	logs       *tail
 }
 
 // Stand is one running kongsim.
@@ -117,16 +116,25 @@ func StartRig(ctx context.Context, o RigOptions) (_ *Rig, err error) {
 		}
 	}
 	pluginCmd := append([]string{bin("ai-proxy-hf"), "-kong-prefix", "PREFIX"}, o.PluginArgs...)
-	if o.DebugServer != "" {
+	if o.Metrics {
 		addr, err := freeLoopbackAddr()
 		if err != nil {
 			return r, err
 		}
-		r.DebugURL = "http://" + addr
-		pluginCmd = append([]string{o.DebugServer, "plugin-server", "-debug-addr", addr, "-kong-prefix", "PREFIX"}, o.PluginArgs...)
+		r.MetricsURL = "http://" + addr
+		pluginCmd = append(pluginCmd, metricsFlag, addr)
 	}
 	r.Plugin, err = r.startStand(ctx, "plugin", bin, logw, pluginYAML(chatURL), pluginCmd)
-	return r, err
+	if err != nil || !o.Metrics {
+		return r, err
+	}
+	// The listener opens before go-pdk's socket, which the stand-in waited
+	// for: it answers now, or the server does not serve it with these
+	// arguments (-no-relay has no metrics).
+	if _, err := Goroutines(ctx, r.MetricsURL); err != nil {
+		return r, fmt.Errorf("the plugin server's metrics listener (%s %s) does not answer: %w", metricsFlag, r.MetricsURL, err)
+	}
+	return r, nil
 }
 
 // startStand writes a stand-in's kong.yaml under a prefix of its own and
@@ -161,8 +169,7 @@ func (r *Rig) startStand(ctx context.Context, name string, bin func(string) stri
 		env = append(env,
 			"KONG_PLUGINS=bundled,ai-proxy-hf",
 			"KONG_PLUGINSERVER_NAMES=ai-proxy-hf",
-			// go-pdk names the socket after the executable.
-			"KONG_PLUGINSERVER_AI_PROXY_HF_SOCKET="+filepath.Join(prefix, filepath.Base(pluginCmd[0])+".socket"),
+			"KONG_PLUGINSERVER_AI_PROXY_HF_SOCKET="+filepath.Join(prefix, "ai-proxy-hf.socket"),
 			"KONG_PLUGINSERVER_AI_PROXY_HF_START_CMD="+strings.Join(pluginCmd, " "),
 			"KONG_PLUGINSERVER_AI_PROXY_HF_QUERY_CMD="+bin("ai-proxy-hf")+" -dump",
 		)

@@ -47,7 +47,7 @@ type Sample struct {
 	Done       int           // requests answered so far
 	RSSKiB     int64
 	Threads    int
-	Goroutines int // -1 when the debug listener did not answer
+	Goroutines int // -1 when the metrics listener did not answer
 }
 
 // SoakReport is what a soak saw.
@@ -113,7 +113,7 @@ func (r SoakReport) Judge(o SoakOptions) error {
 	}
 	switch {
 	case r.IdleAfterWarmup < 0 || r.IdleAfter < 0:
-		errs = append(errs, errors.New("no goroutine count from the plugin server's debug listener"))
+		errs = append(errs, errors.New("no goroutine count from the plugin server's metrics listener"))
 	case r.IdleAfter > r.IdleAfterWarmup+o.GoroutineSlack:
 		errs = append(errs, fmt.Errorf("goroutine leak: %d goroutines idle after the soak, %d after warm-up (slack %d)", r.IdleAfter, r.IdleAfterWarmup, o.GoroutineSlack))
 	}
@@ -124,11 +124,11 @@ func (r SoakReport) Judge(o SoakOptions) error {
 func SoakRequests() []*Request { return Cases() }
 
 // RunSoak sends o.Requests requests through the rig's plugin stand-in and
-// samples the plugin server every o.Interval. The rig needs a DebugURL.
+// samples the plugin server every o.Interval. The rig needs a MetricsURL.
 func RunSoak(ctx context.Context, r *Rig, o SoakOptions) (SoakReport, error) {
 	var rep SoakReport
-	if r.DebugURL == "" {
-		return rep, errors.New("soak: the rig has no debug listener (RigOptions.DebugServer)")
+	if r.MetricsURL == "" {
+		return rep, errors.New("soak: the rig has no metrics listener (RigOptions.Metrics)")
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.MaxTime)
 	defer cancel()
@@ -159,7 +159,7 @@ func RunSoak(ctx context.Context, r *Rig, o SoakOptions) (SoakReport, error) {
 		if st, err := ReadProcStatus(pid); err == nil {
 			s.RSSKiB, s.Threads = st.RSSKiB, st.Threads
 		}
-		if g, err := Goroutines(ctx, r.DebugURL); err == nil {
+		if g, err := Goroutines(ctx, r.MetricsURL); err == nil {
 			s.Goroutines = g
 		}
 		return s
@@ -172,7 +172,7 @@ func RunSoak(ctx context.Context, r *Rig, o SoakOptions) (SoakReport, error) {
 	}
 
 	run(o.Warmup)
-	rep.IdleAfterWarmup = settledGoroutines(ctx, r.DebugURL, -1, o.Settle)
+	rep.IdleAfterWarmup = settledGoroutines(ctx, r.MetricsURL, -1, o.Settle)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -199,7 +199,7 @@ func RunSoak(ctx context.Context, r *Rig, o SoakOptions) (SoakReport, error) {
 	if err := ctx.Err(); err != nil {
 		return rep, fmt.Errorf("soak: %d of %d requests in %s: %w", done.Load(), o.Requests, o.MaxTime, err)
 	}
-	rep.IdleAfter = settledGoroutines(context.Background(), r.DebugURL, rep.IdleAfterWarmup+o.GoroutineSlack, o.Settle)
+	rep.IdleAfter = settledGoroutines(context.Background(), r.MetricsURL, rep.IdleAfterWarmup+o.GoroutineSlack, o.Settle)
 
 	after, err := r.Plugin.Stats(context.Background())
 	if err != nil {
@@ -217,11 +217,11 @@ func RunSoak(ctx context.Context, r *Rig, o SoakOptions) (SoakReport, error) {
 // close) and returns the lowest seen; it returns early once the count is at
 // or below target (target < 0: take readings for the whole settle time,
 // or until two agree). -1 when the listener never answered.
-func settledGoroutines(ctx context.Context, debugURL string, target int, settle time.Duration) int {
+func settledGoroutines(ctx context.Context, metricsURL string, target int, settle time.Duration) int {
 	lowest, prev := -1, -1
 	deadline := time.Now().Add(settle)
 	for {
-		if g, err := Goroutines(ctx, debugURL); err == nil {
+		if g, err := Goroutines(ctx, metricsURL); err == nil {
 			if lowest < 0 || g < lowest {
 				lowest = g
 			}

@@ -106,11 +106,3 @@ func TestParseGoroutines(t *testing.T) {
 		})
 	}
 }
-
-func TestLoopbackOnly(t *testing.T) {
-	require.NoError(t, loopbackOnly("127.0.0.1:0"))
-	require.NoError(t, loopbackOnly("[::1]:6060"))
-	require.Error(t, loopbackOnly("0.0.0.0:6060"))
-	require.Error(t, loopbackOnly(":6060"))
-	require.Error(t, loopbackOnly("localhost"))
-}
