@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,10 @@ var newStream = func(t *Ticket, st *translate.State, maxEvent int) StreamTransla
 // one pending event, whatever the stream's length.
 const chunkSize = 32 << 10
 
+// streamBufs holds the read and output buffers of finished streams for
+// the next ones.
+var streamBufs = sync.Pool{New: func() any { return &[2][]byte{make([]byte, chunkSize), make([]byte, 0, chunkSize)} }}
+
 // stream copies (or translates) a streamed answer to the client, flushing
 // after every chunk read, so that each event leaves as it arrives. tr nil
 // copies the bytes untouched (preserve, a 2xx that is not SSE).
@@ -62,8 +67,14 @@ func (r *Relay) stream(w http.ResponseWriter, client, ctx context.Context, cance
 	timer := time.AfterFunc(r.opts.IdleTimeout, func() { idle.Store(true); cancel() })
 	defer timer.Stop()
 
-	buf := make([]byte, chunkSize)
-	out := make([]byte, 0, chunkSize)
+	bufs := streamBufs.Get().(*[2][]byte)
+	defer streamBufs.Put(bufs)
+	buf, out := bufs[0], bufs[1][:0]
+	defer func() {
+		if cap(out) <= 4*chunkSize { // keep a grown output buffer, not a huge one
+			bufs[1] = out[:0]
+		}
+	}()
 	var endErr error
 	for {
 		n, err := res.Body.Read(buf)
