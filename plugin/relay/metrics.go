@@ -51,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ttft: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kong_ai_llm_time_to_first_token_ms",
 			Help: "Time from the start of the request to the first generated token per ai_provider (ai-proxy-hf relay)", Buckets: ttftBuckets}, aiLabels),
 		relayed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ai_proxy_hf_relay_requests_total",
-			Help: "Requests the ai-proxy-hf relay answered, by mode (stream, oneshot) and status class"}, []string{"mode", "status"}),
+			Help: "Requests the ai-proxy-hf relay answered, by mode (stream, oneshot; rejected: refused before the upstream; no_ticket: no valid ticket) and status class"}, []string{"mode", "status"}),
 	}
 	reg.MustRegister(m.requests, m.cost, m.tokens, m.latency, m.ttft, m.relayed)
 	return m

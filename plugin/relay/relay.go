@@ -248,6 +248,7 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}()
 	if t == nil {
 		// Nothing is read and nothing goes upstream.
+		r.count("no_ticket", http.StatusForbidden)
 		writeError(w, &translate.Error{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "invalid_relay_ticket",
 			Message: "ai-proxy-hf relay: this address only serves requests Kong forwards for the ai-proxy-hf plugin (missing, unknown, used or expired ticket)"})
 		return
@@ -266,6 +267,13 @@ func writeError(w http.ResponseWriter, e *translate.Error) {
 	h.Set("Content-Length", fmt.Sprint(len(body)))
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(body)
+}
+
+// count adds an answer that reached no upstream to the relay's counter.
+func (r *Relay) count(mode string, status int) {
+	if r.opts.Metrics != nil {
+		r.opts.Metrics.relayed.WithLabelValues(mode, statusClass(status)).Inc()
+	}
 }
 
 // logLine writes one JSON object as a line to the relay's log.

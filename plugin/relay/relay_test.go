@@ -206,6 +206,7 @@ func TestNoTicketNothingUpstream(t *testing.T) {
 		assert.Equal(t, "invalid_relay_ticket", errorOf(t, body)["code"], path)
 	}
 	assert.Len(t, f.hf.Requests(), before, "nothing reached the upstream without a valid ticket")
+	assert.Equal(t, 6.0, testutil.ToFloat64(f.metrics.relayed.WithLabelValues("no_ticket", "4xx")))
 }
 
 func TestBufferedChat(t *testing.T) {
@@ -245,6 +246,7 @@ func TestRejectedNothingUpstream(t *testing.T) {
 		errorOf(t, body)
 	}
 	assert.Empty(t, f.hf.Requests())
+	assert.Equal(t, 3.0, testutil.ToFloat64(f.metrics.relayed.WithLabelValues("rejected", "4xx")))
 }
 
 func TestUpstreamErrorsBeforeFirstByte(t *testing.T) {

@@ -103,6 +103,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request, t *Ticket) {
 func (r *Relay) reject(w http.ResponseWriter, t *Ticket, err error) {
 	e := translate.AsError(err)
 	writeError(w, e)
+	r.count("rejected", e.Status)
 	if !e.IsClientError() {
 		r.logLine(map[string]any{"ai_proxy_hf": "error", "status": e.Status, "message": t.Redact.String(e.Error())})
 	}
