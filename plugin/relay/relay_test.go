@@ -407,3 +407,13 @@ func TestStreamClientGoneCancelsUpstream(t *testing.T) {
 	}
 	assert.True(t, upstreamDone.Load(), "the client going away cancels the upstream request")
 }
+
+func TestStreamAsksForIdentity(t *testing.T) {
+	f := newFixture(t, Options{}, hfsim.Options{})
+	cfg := config(t, "llm/v1/chat", f.hfURL, "")
+	res, _ := f.post(t, f.ticket(t, cfg, "/chat", nil), `{"stream":true,`+chatBody[1:], "Accept-Encoding", "gzip")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	ups := f.hf.Requests()
+	require.Len(t, ups, 1)
+	assert.Equal(t, "identity", ups[0].Header.Get("Accept-Encoding"), "the relay reads the events: they must come uncompressed")
+}

@@ -65,6 +65,11 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request, t *Ticket) {
 		writeError(w, x.err)
 		return
 	}
+	if up.Stream && cfg.RouteType != schema.RoutePreserve {
+		// The relay reads the events (to translate or count them): they
+		// must come uncompressed, whatever the client accepts.
+		upReq.Header.Set("Accept-Encoding", "identity")
+	}
 	res, err := r.client.Do(upReq)
 	if err != nil {
 		if req.Context().Err() != nil {
@@ -85,7 +90,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request, t *Ticket) {
 	switch {
 	case !up.Stream:
 		r.buffered(w, x, &st, res)
-	case cfg.RouteType == schema.RoutePreserve || (success && !isEventStream(res.Header)):
+	case cfg.RouteType == schema.RoutePreserve || (success && !isEventStream(res.Header)) || encoded(res.Header):
 		// preserve passes everything through untouched, as does a 2xx
 		// answer to a stream request that is not a stream.
 		r.stream(w, req.Context(), ctx, cancel, x, &st, res, nil)
@@ -280,6 +285,13 @@ func lowerHeaders(src http.Header) map[string][]string {
 		out[strings.ToLower(k)] = v
 	}
 	return out
+}
+
+// encoded reports a body in a content coding (gzip, ...): passed through
+// as it is, never parsed.
+func encoded(h http.Header) bool {
+	ce := h.Get("Content-Encoding")
+	return ce != "" && !strings.EqualFold(ce, "identity")
 }
 
 // isEventStream reports a text/event-stream answer.
