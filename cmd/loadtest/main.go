@@ -135,6 +135,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}
 	}
+	fmt.Fprintln(stdout, "\nCPU per request by process (µs; user + system from /proc/<pid>/stat in 10 ms ticks, warm-up included):")
+	fmt.Fprintln(stdout)
+	if err := loadtest.WriteCPUTable(stdout, cells); err != nil {
+		return err
+	}
 	head, ok := loadtest.Headline(cells)
 	if !ok {
 		return errors.New("no buffered cell measured")

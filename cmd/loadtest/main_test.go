@@ -60,13 +60,27 @@ func TestLoadShort(t *testing.T) {
 
 	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
 	require.Regexp(t, lastLineRE, lines[len(lines)-1], "the last line")
-	var rows []string
+	var rows, cpuRows []string
+	inCPU := false
 	for _, l := range lines {
-		if rowRE.MatchString(l) {
+		inCPU = inCPU || strings.HasPrefix(l, "CPU per request by process")
+		switch {
+		case !rowRE.MatchString(l):
+		case inCPU:
+			cpuRows = append(cpuRows, l)
+		default:
 			rows = append(rows, l)
 		}
 	}
 	require.Len(t, rows, 4, "one row per case and concurrency:\n%s", out.String())
+	require.Len(t, cpuRows, 4, "a CPU row per case and concurrency:\n%s", out.String())
+	for _, r := range cpuRows {
+		cols := strings.Split(strings.Trim(r, "| "), "|")
+		require.Len(t, cols, 10, r)
+		// The plugin server worked on the plugin side (the count is in
+		// 10 ms ticks over all the cell's requests: never 0 for hundreds).
+		require.NotEqual(t, "0", strings.TrimSpace(cols[6]), "no CPU in the plugin server: %s", r)
+	}
 	for _, r := range rows {
 		cols := strings.Split(strings.Trim(r, "| "), "|")
 		require.Len(t, cols, 13, r)

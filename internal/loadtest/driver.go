@@ -26,6 +26,7 @@ type Request struct {
 // Result is one run of the closed loop on one side.
 type Result struct {
 	Latencies  []time.Duration // of the checked answers, unsorted
+	Sent       int             // requests answered, warm-up and failures included
 	Errors     int
 	Elapsed    time.Duration
 	FirstError string
@@ -91,6 +92,7 @@ func Drive(ctx context.Context, client *http.Client, base string, req *Request, 
 	measureFrom, end := t0.Add(warmup), t0.Add(warmup+dur)
 	type worker struct {
 		lat      []time.Duration
+		sent     int
 		errors   int
 		firstErr error
 		last     time.Time
@@ -107,6 +109,7 @@ func Drive(ctx context.Context, client *http.Client, base string, req *Request, 
 					return
 				}
 				took, err := Send(ctx, client, base, req, &buf)
+				w.sent++
 				// A failure counts in warm-up too: no request may fail.
 				if err != nil {
 					w.errors++
@@ -127,6 +130,7 @@ func Drive(ctx context.Context, client *http.Client, base string, req *Request, 
 	last := measureFrom
 	for _, w := range ws {
 		res.Latencies = append(res.Latencies, w.lat...)
+		res.Sent += w.sent
 		res.Errors += w.errors
 		if w.firstErr != nil && res.FirstError == "" {
 			res.FirstError = w.firstErr.Error()

@@ -76,11 +76,16 @@ func RunLoad(ctx context.Context, r *Rig, o LoadOptions) ([]Cell, error) {
 		o.Rounds = 1
 	}
 	slice := o.Duration / time.Duration(o.Rounds)
+	plainCPU, pluginCPU, err := r.cpuMeters()
+	if err != nil {
+		return nil, err
+	}
 	var cells []Cell
 	for _, req := range Cases() {
 		for _, c := range o.Concurrency {
 			plainClient, pluginClient := NewClient(c), NewClient(c)
 			var without, with Recorder
+			var withoutCPU, withCPU cpuTally
 			before, err := r.Plugin.Stats(ctx)
 			if err != nil {
 				return cells, err
@@ -89,9 +94,17 @@ func RunLoad(ctx context.Context, r *Rig, o LoadOptions) ([]Cell, error) {
 				plainFirst := round%2 == 0
 				for _, plain := range []bool{plainFirst, !plainFirst} {
 					if plain {
-						without.Add(Drive(ctx, plainClient, r.Plain.ProxyURL, req, c, o.Warmup, slice))
+						withoutCPU.measure(plainCPU, func() int {
+							res := Drive(ctx, plainClient, r.Plain.ProxyURL, req, c, o.Warmup, slice)
+							without.Add(res)
+							return res.Sent
+						})
 					} else {
-						with.Add(Drive(ctx, pluginClient, r.Plugin.ProxyURL, req, c, o.Warmup, slice))
+						withCPU.measure(pluginCPU, func() int {
+							res := Drive(ctx, pluginClient, r.Plugin.ProxyURL, req, c, o.Warmup, slice)
+							with.Add(res)
+							return res.Sent
+						})
 					}
 				}
 			}
@@ -101,7 +114,8 @@ func RunLoad(ctx context.Context, r *Rig, o LoadOptions) ([]Cell, error) {
 			}
 			plainClient.CloseIdleConnections()
 			pluginClient.CloseIdleConnections()
-			cell := Cell{Case: req.Name, Concurrency: c, Without: without.Summary(), With: with.Summary()}
+			cell := Cell{Case: req.Name, Concurrency: c, Without: without.Summary(), With: with.Summary(),
+				WithoutCPU: withoutCPU.perRequest(), WithCPU: withCPU.perRequest()}
 			if n := after.Requests - before.Requests; n > 0 {
 				cell.PDKCallsPerRequest = float64(after.PDKCalls-before.PDKCalls) / float64(n)
 			}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ProcStatus is what /proc/<pid>/status says of a process's memory and
@@ -126,4 +127,40 @@ func (s *Stand) PluginPID() (int, error) {
 		return 0, fmt.Errorf("want one plugin server under kongsim (pid %d), found %v", s.PID(), found)
 	}
 	return found[0], nil
+}
+
+// clockTick is USER_HZ, the unit of /proc/<pid>/stat's CPU times: 100 on
+// every Linux architecture Go supports (sysconf(_SC_CLK_TCK) needs cgo).
+const clockTick = 10 * time.Millisecond
+
+// ReadCPU is the CPU time (user + system) a process has used so far, from
+// /proc/<pid>/stat, in steps of 10 ms.
+func ReadCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(b)
+}
+
+// parseStatCPU reads utime and stime, the 14th and 15th fields of a
+// /proc/<pid>/stat line (the 12th and 13th after the ')' of comm).
+func parseStatCPU(b []byte) (time.Duration, error) {
+	end := bytes.LastIndexByte(b, ')')
+	if end < 0 {
+		return 0, errors.New("stat line without (comm)")
+	}
+	f := strings.Fields(string(b[end+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("stat line with %d fields after comm", len(f))
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("stat CPU time %q", v)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * clockTick, nil
 }

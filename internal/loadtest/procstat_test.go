@@ -3,6 +3,7 @@ package loadtest
 import (
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -66,4 +67,22 @@ func TestChildPIDsFindsThisProcess(t *testing.T) {
 func TestMachine(t *testing.T) {
 	require.Regexp(t, `^\d+ cores \(.+\)$`, Machine())
 	require.Regexp(t, `^\d+\.\d+$`, LoadAverage())
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// A real line's shape: pid (comm) state ppid pgrp session tty tpgid
+	// flags minflt cminflt majflt cmajflt utime stime cutime cstime ...
+	line := "4242 (ai-proxy-hf) S 4200 4242 4200 0 -1 4194560 1510 0 0 0 123 45 7 8 20 0 9 0 1234 1293737984 2960"
+	got, err := parseStatCPU([]byte(line))
+	require.NoError(t, err)
+	require.Equal(t, 1680*time.Millisecond, got, "(123 + 45) ticks of 10 ms; children's times not counted")
+
+	_, err = parseStatCPU([]byte("77 (x) S 1 2 3"))
+	require.ErrorContains(t, err, "fields after comm")
+	_, err = parseStatCPU([]byte("no comm here"))
+	require.Error(t, err)
+
+	self, err := ReadCPU(os.Getpid())
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, self, time.Duration(0))
 }

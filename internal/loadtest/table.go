@@ -17,6 +17,8 @@ type Cell struct {
 	// PDKCallsPerRequest is what the stand-in counted on the plugin side
 	// (warm-up included): PDK calls over requests.
 	PDKCallsPerRequest float64
+	// WithoutCPU and WithCPU are each side's CPU per request by process.
+	WithoutCPU, WithCPU CPUPerRequest
 }
 
 // AddedP50 is what the plugin adds to the median latency.
@@ -63,7 +65,13 @@ func WriteTable(w io.Writer, cells []Cell) error {
 			fmt.Sprintf("%.1f", c.PDKCallsPerRequest), fmt.Sprint(c.Failed()),
 		})
 	}
-	width := make([]int, len(tableHeader))
+	return writeMarkdown(w, rows)
+}
+
+// writeMarkdown writes rows (the first is the header) as a Markdown table,
+// columns padded to align: text left, figures right.
+func writeMarkdown(w io.Writer, rows [][]string) error {
+	width := make([]int, len(rows[0]))
 	for _, r := range rows {
 		for i, v := range r {
 			width[i] = max(width[i], len(v))
@@ -73,7 +81,6 @@ func WriteTable(w io.Writer, cells []Cell) error {
 	line := func(r []string) {
 		b.WriteString("|")
 		for i, v := range r {
-			// Text left, figures right: columns of numbers line up.
 			if i == 0 {
 				fmt.Fprintf(&b, " %-*s |", width[i], v)
 			} else {
@@ -113,4 +120,28 @@ func signed(d time.Duration) string {
 func LastLine(c Cell) string {
 	return fmt.Sprintf("added p50 %s ms p99 %s ms at c=%d; rps ratio %.2f",
 		ms(c.AddedP50()), ms(c.AddedP99()), c.Concurrency, c.RPSRatio())
+}
+
+var cpuHeader = []string{
+	"case", "c",
+	"kongsim without", "hfsim without", "driver without",
+	"kongsim with", "plugin server with", "hfsim with", "driver with",
+	"added (servers)",
+}
+
+// WriteCPUTable writes each side's CPU per request by process (µs), and
+// what the plugin adds to the servers' total (kongsim + plugin server +
+// hfsim), as a Markdown table.
+func WriteCPUTable(w io.Writer, cells []Cell) error {
+	us := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond)) }
+	rows := [][]string{cpuHeader}
+	for _, c := range cells {
+		rows = append(rows, []string{
+			c.Case, fmt.Sprint(c.Concurrency),
+			us(c.WithoutCPU.Gateway), us(c.WithoutCPU.Upstream), us(c.WithoutCPU.Client),
+			us(c.WithCPU.Gateway), us(c.WithCPU.PluginServer), us(c.WithCPU.Upstream), us(c.WithCPU.Client),
+			fmt.Sprintf("%+.0f", float64(c.WithCPU.Servers()-c.WithoutCPU.Servers())/float64(time.Microsecond)),
+		})
+	}
+	return writeMarkdown(w, rows)
 }

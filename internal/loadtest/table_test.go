@@ -41,3 +41,36 @@ func TestWriteTableGolden(t *testing.T) {
 		require.Equal(t, len(tableHeader)+1, strings.Count(l, "|"), "line %q", l)
 	}
 }
+
+func TestWriteCPUTableGolden(t *testing.T) {
+	us := time.Microsecond
+	cells := []Cell{
+		{Case: "buffered chat 2 KiB", Concurrency: 1,
+			WithoutCPU: CPUPerRequest{Gateway: 210 * us, Upstream: 95 * us, Client: 80 * us},
+			WithCPU:    CPUPerRequest{Gateway: 520 * us, PluginServer: 240 * us, Upstream: 98 * us, Client: 82 * us}},
+		{Case: "streamed chat 2 KiB", Concurrency: 16,
+			WithoutCPU: CPUPerRequest{Gateway: 300 * us, Upstream: 150 * us, Client: 90 * us},
+			WithCPU:    CPUPerRequest{Gateway: 280 * us, PluginServer: 0, Upstream: 140 * us, Client: 90 * us}},
+	}
+	var b strings.Builder
+	require.NoError(t, WriteCPUTable(&b, cells))
+	golden := filepath.Join("testdata", "cpu_table.golden.md")
+	if *update {
+		require.NoError(t, os.WriteFile(golden, []byte(b.String()), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err)
+	require.Equal(t, string(want), b.String())
+	require.Contains(t, b.String(), " +553 |\n", "added = (520+240+98) - (210+95)")
+	require.Contains(t, b.String(), " -30 |\n", "a side that costs less shows a negative difference")
+}
+
+func TestCPUTallyPerRequest(t *testing.T) {
+	var tally cpuTally
+	require.Equal(t, CPUPerRequest{}, tally.perRequest(), "no request: nothing, not a division by zero")
+	tally.used = CPUPerRequest{Gateway: time.Second, PluginServer: 500 * time.Millisecond, Upstream: 250 * time.Millisecond}
+	tally.requests = 1000
+	got := tally.perRequest()
+	require.Equal(t, CPUPerRequest{Gateway: time.Millisecond, PluginServer: 500 * time.Microsecond, Upstream: 250 * time.Microsecond}, got)
+	require.Equal(t, 1750*time.Microsecond, got.Servers())
+}
