@@ -336,3 +336,21 @@ func TestRelayLoopbackOnly(t *testing.T) {
 		assert.Contains(t, string(out), "not a loopback address", "%v: %s", args, out)
 	}
 }
+
+// TestRelayTimeoutUnderKongs: with -relay-timeout under the service's
+// read_timeout, the relay, not Kong, answers an upstream slower than both:
+// a 504 in the OpenAI shape, buffered or streamed (with the relay's default
+// of 60 s a shorter read_timeout gives Kong's own 504 page:
+// textgen_faults_test.go).
+func TestRelayTimeoutUnderKongs(t *testing.T) {
+	t.Parallel()
+	r := startRigArgs(t, []string{"-relay-timeout", "300ms"}, route{path: "/slow", config: chatConf(t), readTimeoutMS: 2000})
+	for _, stream := range []bool{false, true} {
+		body := chatBody("slow")
+		if stream {
+			body = withStream(body)
+		}
+		res := r.send(t, "/slow", body, with(id(t, strconv.FormatBool(stream)), "X-Hfsim-Fault", hfsim.FaultSlowFirstByte, "X-Hfsim-First-Byte-Delay", "3s"))
+		requireOpenAIErrorShape(t, res, http.StatusGatewayTimeout, "server_error", "upstream_timeout")
+	}
+}
