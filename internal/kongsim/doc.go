@@ -34,7 +34,9 @@
 //     parts)/Priority (integer)/Phases checked with Kong's messages; the
 //     start command as "exec <cmd>" with stderr merged, each output line
 //     logged at info as "[<name>:<pid>] <line>", respawned at most once a
-//     second, not after exit status 127; SIGTERM on stop.
+//     second whatever the exit (status 127 is logged as "command not
+//     found" and respawned too: process.lua:169-172 breaks only the
+//     inner loop); SIGTERM on stop.
 //   - RPC: 4-byte little-endian frames, sequence numbers msg_id+1 checked
 //     on the reply, lazy CmdStartInstance with the config (defaults
 //     applied, nulls left out, cjson-encoded with "\/") plus route_id,

@@ -23,8 +23,12 @@ import (
 // does (kong/runloop/plugin_servers/process.lua pluginserver_timer): spawn
 // "exec <start_cmd>" through a shell with stderr merged into stdout, log
 // every output line at info as "[<name>:<pid>] <line>", and respawn the
-// process when it exits, at most once per second; exit status 127 ("command
-// not found") stops the respawning.
+// process whenever it exits, at most once per second, until the worker
+// stops. Exit status 127 ("command not found") is logged as an error but
+// does not stop the respawning: in process.lua:169-172 its `break` leaves
+// only the inner `while true` (proc:wait) loop, and the outer
+// `while not ngx.worker.exiting()` loop (process.lua:148) sleeps until
+// next_spawn and spawns again.
 type Supervisor struct {
 	srv Server
 	log *errlog.Log
@@ -42,7 +46,8 @@ type Supervisor struct {
 	done   chan struct{}
 }
 
-// respawnInterval is Kong's "next_spawn = ngx.now() + 1".
+// respawnInterval is Kong's "next_spawn = ngx.now() + 1" (process.lua:160),
+// waited out before the next spawn (process.lua:149-150).
 const respawnInterval = time.Second
 
 // StartSupervisor starts the respawn loop in the background and returns at
@@ -139,9 +144,10 @@ func (s *Supervisor) loop(ctx context.Context) {
 		reason, status := exitReason(cmd, err)
 		if reason == "exit" && status == 127 {
 			s.log.Printf(errlog.Err, "[kong] process.lua:170 [pluginserver] external pluginserver %q start command %q exited with \"command not found\"", s.srv.Name, s.srv.StartCmd)
-			break
+		} else {
+			s.log.Printf(errlog.Notice, "[kong] process.lua:177 external pluginserver '%s' terminated: %s %d", s.srv.Name, reason, status)
 		}
-		s.log.Printf(errlog.Notice, "[kong] process.lua:177 external pluginserver '%s' terminated: %s %d", s.srv.Name, reason, status)
+		// Only the worker exiting (here: Close) ends the outer loop.
 		if stopped {
 			break
 		}
