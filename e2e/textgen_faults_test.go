@@ -72,6 +72,13 @@ func TestTextgenFaults(t *testing.T) {
 		hfsim.FaultSlowFirstByte: {status: 200, check: func(t *testing.T, res response, _ error) {
 			assert.Equal(t, hfsim.Reply("fault?"), gjson.GetBytes(res.body, "choices.0.message.content").String())
 		}},
+		// Transport faults, bounded to a fraction of a second here (the
+		// faults_*_test.go files run them long): a trickled head is just
+		// slow; a body that never ends is cut by hfsim, as stream_cut.
+		hfsim.FaultSlowHeaders: {status: 200, check: func(t *testing.T, res response, _ error) {
+			assert.Equal(t, hfsim.Reply("fault?"), gjson.GetBytes(res.body, "choices.0.message.content").String())
+		}},
+		hfsim.FaultEndless: {status: 200, kong: true, msg: "The upstream server responded with 200"},
 		hfsim.FaultHuge: {status: 200, check: func(t *testing.T, res response, _ error) {
 			assert.Len(t, res.body, 3<<20)
 			assert.True(t, gjson.ValidBytes(res.body))
@@ -94,6 +101,12 @@ func TestTextgenFaults(t *testing.T) {
 		hfsim.FaultWrongShape:        {status: 200, passthrough: true},
 		hfsim.FaultSlowFirstByte:     {status: 200, passthrough: true},
 		hfsim.FaultHuge:              {status: 200, passthrough: true},
+		hfsim.FaultSlowHeaders:       {status: 200, passthrough: true},
+		hfsim.FaultEndless: {status: 200, check: func(t *testing.T, res response, readErr error) {
+			assert.Error(t, readErr, "the client must see the stream cut")
+			assert.Contains(t, string(res.body), hfsim.EndlessEvent)
+			assert.NotContains(t, string(res.body), "[DONE]")
+		}},
 		// Mid-stream faults arrive as the upstream sent them.
 		hfsim.FaultStreamError: {status: 200, passthrough: true, check: func(t *testing.T, res response, _ error) {
 			data := dataEvents(sseEvents(t, res.body))
@@ -134,9 +147,11 @@ func TestTextgenFaults(t *testing.T) {
 					h["X-Hfsim-First-Byte-Delay"] = "50ms"
 				case hfsim.FaultHuge:
 					h["X-Hfsim-Size"] = "3145728"
+				case hfsim.FaultSlowHeaders, hfsim.FaultEndless:
+					h["X-Hfsim-Trickle-Interval"], h["X-Hfsim-Trickle-For"] = "2ms", "200ms"
 				}
 				res, readErr := r.sendLoose(t, "/f-chat", body, h)
-				if mode != hfsim.FaultStreamCut {
+				if mode != hfsim.FaultStreamCut && (mode != hfsim.FaultEndless || !stream) {
 					require.NoError(t, readErr)
 				}
 				checkFault(t, res, readErr, want)
