@@ -118,22 +118,27 @@ func (s *Supervisor) Close() error {
 func (s *Supervisor) loop(ctx context.Context) {
 	defer close(s.done)
 	var nextSpawn time.Time
+respawn:
 	for ctx.Err() == nil {
 		if wait := time.Until(nextSpawn); wait > 0 {
 			select {
 			case <-ctx.Done():
-				return
+				// The worker exits while waiting: the loop ends as after
+				// a wait, with the same notice.
+				break respawn
 			case <-time.After(wait):
 			}
 		}
 		s.log.Printf(errlog.Notice, "[kong] process.lua:153 [pluginserver] starting pluginserver process for %s", s.srv.Name)
-		nextSpawn = time.Now().Add(respawnInterval)
 		cmd, out, err := s.spawn()
 		if err != nil {
 			// ngx.pipe.spawn failing is an assert in Kong: the timer dies.
 			s.log.Printf(errlog.Err, "[kong] process.lua:154 [pluginserver] spawning %q: %v", s.srv.StartCmd, err)
 			return
 		}
+		// After the spawn, as process.lua:160 follows :154: the second
+		// counts from when the process started, however long that took.
+		nextSpawn = time.Now().Add(respawnInterval)
 		s.log.Printf(errlog.Notice, "[kong] process.lua:162 [pluginserver] started, pid %d", cmd.Process.Pid)
 		s.grabLogs(out, cmd.Process.Pid)
 		err = cmd.Wait()
