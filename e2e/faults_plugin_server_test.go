@@ -199,7 +199,9 @@ func TestFaultsHandlerSlowerThanPDKLimit(t *testing.T) {
 	require.NoError(t, sup.Kill(syscall.SIGSTOP))
 	stalled := make(chan outcome, 2)
 	for i := 0; i < 2; i++ {
-		go func() { stalled <- r.sendBounded("/stall", chatBody("stalled"), id(t, "#stalled"+strconv.Itoa(i)), clientDeadline) }()
+		go func() {
+			stalled <- r.sendBounded("/stall", chatBody("stalled"), id(t, "#stalled"+strconv.Itoa(i)), clientDeadline)
+		}()
 	}
 	time.Sleep(5 * limit)
 	require.NoError(t, sup.Kill(syscall.SIGCONT))
