@@ -20,8 +20,9 @@ import (
 // peer goes away, and at the latest after TrickleFor / EndlessFor.
 const (
 	// FaultSlowHeaders: the status line and headers of the normal answer
-	// are written one byte per TrickleInterval, padded with an
-	// "X-Hfsim-Pad" header so the trickle lasts TrickleFor, then the body.
+	// are written one byte per TrickleInterval for TrickleFor (an
+	// "X-Hfsim-Pad" header makes the head long enough), then the rest of
+	// the head and the body at once.
 	FaultSlowHeaders = "slow_headers"
 	// FaultEndless: 200 and a chunked body that never ends — a JSON object
 	// opened and filled, or SSE chunks without [DONE] for a stream — one
@@ -79,9 +80,10 @@ func (c *call) slowHeaders() {
 	res.Header.Del("Transfer-Encoding")
 	res.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	res.Header.Set("Connection", "close")
-	// The pad makes the head last dur at one byte per interval.
-	pad := max(int(dur/interval)-head.Len()-80, 1)
-	res.Header.Set("X-Hfsim-Pad", strings.Repeat("p", pad))
+	// The first dur/interval bytes of the head go one per interval, the
+	// rest at once; the pad makes the head at least that long.
+	slow := max(int(dur/interval), 1)
+	res.Header.Set("X-Hfsim-Pad", strings.Repeat("p", slow))
 	_ = res.Header.Write(&head)
 	head.WriteString("\r\n")
 
@@ -97,7 +99,7 @@ func (c *call) slowHeaders() {
 	ctx, stop := peerGone(conn, c.r.Context())
 	defer stop()
 	h := head.String()
-	for i := 0; i < len(h); i++ {
+	for i := 0; i < slow; i++ {
 		if _, err := conn.Write([]byte{h[i]}); err != nil {
 			return
 		}
@@ -105,6 +107,7 @@ func (c *call) slowHeaders() {
 			return
 		}
 	}
+	_, _ = conn.Write([]byte(h[slow:]))
 	_, _ = conn.Write(body)
 }
 
