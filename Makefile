@@ -24,7 +24,7 @@ test: deps ## Run every test (unit, packaging, end-to-end with the npm clients),
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	@$(MAKE) --no-print-directory fuzz
 
-# Every Fuzz* target of every package, one at a time for FUZZTIME each (20
+# Every Fuzz* target of every package, one at a time for FUZZTIME each (22
 # targets at 5s: about 2.5 minutes with the builds on 2 cores). The seed
 # corpus is each package's testdata/fuzz/<Name>/; a crash the fuzzer finds is
 # written there too: fix it and commit the file as a regression case. Go

@@ -182,8 +182,8 @@ func TestFaultsPluginServerKilledUnderLoad(t *testing.T) {
 // TestFaultsHandlerSlowerThanPDKLimit: Kong waits at most its socket
 // timeout (60 s; here 400 ms) for the plugin server during an event
 // (Kong/kong#13210). A plugin server that stalls longer — stopped with
-// SIGSTOP for several times the limit, as a handler stuck on a slow
-// upstream or upload would — makes the request that waited get an error,
+// SIGSTOP until the requests are answered, as a handler stuck on a slow
+// upstream or upload would be — makes the requests that waited get an error,
 // not a hang; once it runs again, the same process (Kong does not kill
 // it) serves the next requests, and the stalled handler's late answer on
 // a connection Kong gave up does not break it.
@@ -196,6 +196,9 @@ func TestFaultsHandlerSlowerThanPDKLimit(t *testing.T) {
 	r.eventually(t, "/stall", 10*time.Second)
 	pid, spawns := pluginPID(t, r)
 
+	// The requests wait on the stopped server; it is let go only once
+	// they are answered, so however the machine schedules them they met
+	// a server slower than the limit.
 	require.NoError(t, sup.Kill(syscall.SIGSTOP))
 	stalled := make(chan outcome, 2)
 	for i := 0; i < 2; i++ {
@@ -203,13 +206,12 @@ func TestFaultsHandlerSlowerThanPDKLimit(t *testing.T) {
 			stalled <- r.sendBounded("/stall", chatBody("stalled"), id(t, "#stalled"+strconv.Itoa(i)), clientDeadline)
 		}()
 	}
-	time.Sleep(5 * limit)
-	require.NoError(t, sup.Kill(syscall.SIGCONT))
 	for i := 0; i < 2; i++ {
 		o := <-stalled
 		requireAnsweredOrFailed(t, "the request that waited on the stalled server", o)
 		assert.GreaterOrEqual(t, o.status, 500, "the plugin server did not answer within the limit: %v", o)
 	}
+	require.NoError(t, sup.Kill(syscall.SIGCONT))
 	r.eventually(t, "/stall", 15*time.Second)
 	newPID, newSpawns := pluginPID(t, r)
 	assert.Equal(t, pid, newPID, "the stalled process serves again")

@@ -165,7 +165,7 @@ func TestFaultsUpstreamHugeBuffered(t *testing.T) {
 }
 
 // TestFaultsUpstreamEndless: a reply that never ends. Streamed, the client
-// reads events for 2 s and leaves; the upstream is let go, the plugin
+// reads events for 5 s and leaves; the upstream is let go, the plugin
 // server's memory stays bounded and the next requests are served.
 // Buffered, the client must get a clear error before its deadline.
 func TestFaultsUpstreamEndless(t *testing.T) {
@@ -175,7 +175,7 @@ func TestFaultsUpstreamEndless(t *testing.T) {
 	rss := sampleRSS(pid, 50*time.Millisecond)
 	t.Run("stream", func(t *testing.T) {
 		o := r.sendBounded("/endless", withStream(chatBody("forever")), map[string]string{"X-E2E-Id": reqID(t), "X-Hfsim-Fault": hfsim.FaultEndless,
-			"X-Hfsim-Trickle-Interval": "1ms", "X-Hfsim-Trickle-For": "60s"}, 2*time.Second)
+			"X-Hfsim-Trickle-Interval": "1ms", "X-Hfsim-Trickle-For": "60s"}, 5*time.Second)
 		require.Equal(t, http.StatusOK, o.status, "%v", o)
 		assert.True(t, o.timedOut(), "the stream was still going when the client left: %v", o)
 		assert.GreaterOrEqual(t, strings.Count(string(o.body), "data:"), 10, "events kept coming")
