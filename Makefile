@@ -25,15 +25,15 @@ test: deps ## Run every test (unit, packaging, end-to-end with the npm clients),
 	@$(MAKE) --no-print-directory fuzz
 
 # Every Fuzz* target of every package, one at a time for FUZZTIME each (22
-# targets at 5s: about 2.5 minutes with the builds on 2 cores). The seed
+# targets at 4s: about 2.5 minutes with the builds on 2 cores). The seed
 # corpus is each package's testdata/fuzz/<Name>/; a crash the fuzzer finds is
 # written there too: fix it and commit the file as a regression case. Go
 # 1.26's coordinator can fail a run with a bare "context deadline exceeded"
 # as -fuzztime ends (golang/go#75804, fixed in 1.27): such a failure that
 # wrote no new input is reported and not counted; any other failure is.
-FUZZTIME     ?= 5s
+FUZZTIME     ?= 4s
 FUZZPARALLEL ?= 2
-fuzz: ## Run every Fuzz* target for FUZZTIME (default 5s) each
+fuzz: ## Run every Fuzz* target for FUZZTIME (default 4s) each
 	@set -e; log=$$(mktemp); trap 'rm -f $$log' EXIT; \
 	for dir in $$(grep -rl --include='*_test.go' -e '^func Fuzz' . | grep -v node_modules | xargs -n1 dirname | sort -u); do \
 		for name in $$(grep -h -o '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | sed 's/^func //' | sort -u); do \
