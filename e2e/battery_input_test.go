@@ -146,7 +146,7 @@ func TestBatteryJSON(t *testing.T) {
 	add("native over max_request_body_size", "/b-native/generate", `{"inputs":"`+strings.Repeat("x", 2<<20)+`"}`, 413, "max_request_body_size")
 	add("video over max_request_body_size", "/b-video", `{"prompt":"`+strings.Repeat("x", 2<<20)+`"}`, 413, "max_request_body_size")
 	deep := strings.Repeat("[", 400000) + strings.Repeat("]", 400000)
-	add("chat deeply nested array", "/b-chat", `{"messages":`+deep+`}`, 400, "")
+	add("chat deeply nested array", "/b-chat", `{"messages":`+deep+`}`, 400, `"messages" must be an array of message objects; item 0 is an array`)
 	add("chat deeply nested unclosed", "/b-chat", `{"messages":`+strings.Repeat(`[{"a":`, 100000)+`}`, 400, msgBadJSON)
 	add("chat deeply nested objects", "/b-chat", `{"x":`+strings.Repeat(`{"a":`, 100000)+`1`+strings.Repeat(`}`, 100000)+`}`, 400, msgNoPrompts)
 	add("chat many keys", "/b-chat", `{`+manyKeys(20000)+`}`, 400, msgNoPrompts)
@@ -441,7 +441,7 @@ func TestBatteryContentTypes(t *testing.T) {
 	// Oversized headers (under nginx's 8 KiB line limit, so they reach the
 	// plugin) alongside a bad body: the answer names the body's problem.
 	long := strings.Repeat("a", 7000)
-	add("video long content type", "/b-video", "a cat", 400, "", "Content-Type", "text/"+long)
+	add("video long content type", "/b-video", "a cat", 400, "video generation takes an application/json or multipart/form-data body", "Content-Type", "text/"+long)
 	add("video long boundary", "/b-video", good, 400, "boundary", "Content-Type", "multipart/form-data; boundary="+long)
 	add("chat long accept", "/b-chat-nostream", `{"stream":true,`+okMsgs+`}`, 400, "response streaming is not enabled", "Accept", "text/event-stream, "+long)
 	add("chat long client authorization", "/b-chat", `{"messages":1}`, 400, msgNoPrompts, "Authorization", "Bearer "+long)
