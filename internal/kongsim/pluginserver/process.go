@@ -28,7 +28,8 @@ import (
 // does not stop the respawning: in process.lua:169-172 its `break` leaves
 // only the inner `while true` (proc:wait) loop, and the outer
 // `while not ngx.worker.exiting()` loop (process.lua:148) sleeps until
-// next_spawn and spawns again.
+// next_spawn and spawns again (users see it as a restart every second,
+// Kong/kong#7481).
 type Supervisor struct {
 	srv Server
 	log *errlog.Log
