@@ -223,3 +223,42 @@ func TestFaultsHandlerSlowerThanPDKLimit(t *testing.T) {
 	}
 	assert.NotContains(t, strings.ToLower(r.errlog.String()), "panic")
 }
+
+// TestFaultsLongUploadPastPDKLimit: the other face of Kong/kong#13210, a
+// long upload. A 128 MiB video body (max_request_body_size 0) takes the
+// plugin longer than the socket timeout (here 200 ms) to read, check and
+// edit through the PDK: that request is answered (on the PDK path Kong's
+// 500; a data path that does not carry bodies over the plugin socket may
+// serve it), and the small requests sent on another route while it is
+// handled are served, by the same process.
+func TestFaultsLongUploadPastPDKLimit(t *testing.T) {
+	t.Parallel()
+	r := startRigTimeout(t, 200*time.Millisecond,
+		route{path: "/upload", config: videoConfig(hfToken, videoModel, `"max_request_body_size":0`)},
+		route{path: "/small", config: chatConf(t)},
+	)
+	r.eventually(t, "/small", 10*time.Second)
+	pid, spawns := pluginPID(t, r)
+	body := `{"prompt":"` + strings.Repeat("a", 128<<20) + `"}`
+	done := make(chan outcome, 1)
+	go func() { done <- r.sendBounded("/upload", body, id(t, "#upload"), clientDeadline) }()
+	var big outcome
+	small := 0
+	for waiting := true; waiting; {
+		select {
+		case big = <-done:
+			waiting = false
+		default:
+			o := r.sendBounded("/small", chatBody("meanwhile"), id(t, "#small"+strconv.Itoa(small)), clientDeadline)
+			assert.Equal(t, http.StatusOK, o.status, "a small request during the upload: %v", o)
+			small++
+		}
+	}
+	t.Logf("128 MiB upload: %v; %d small requests served meanwhile", big, small)
+	requireAnsweredOrFailed(t, "the long upload", big)
+	assert.GreaterOrEqual(t, small, 1)
+	newPID, newSpawns := pluginPID(t, r)
+	assert.Equal(t, pid, newPID, "the same process serves")
+	assert.Equal(t, spawns, newSpawns)
+	r.eventually(t, "/small", 15*time.Second)
+}
