@@ -62,7 +62,7 @@ func TestTextgenFaults(t *testing.T) {
 		// The upstream resets the connection: Kong's error handler answers
 		// in the buffered subrequest and clears buffered_proxying, then the
 		// plugin's response phase runs and must answer a 502 in the OpenAI
-		// shape without reading the service body (FINDINGS.md F1).
+		// shape without reading the service body.
 		hfsim.FaultReset: {status: 502, typ: "server_error", code: "upstream_unreachable", msg: "*"},
 		// A body cut short: Kong answers itself before any response
 		// handler runs (res.truncated → ngx.status = res.status, error
@@ -156,7 +156,7 @@ func TestTextgenFaults(t *testing.T) {
 
 	// slow_first_byte past the service's read_timeout: Kong times out. On
 	// a buffered request the plugin's response phase then runs after Kong's
-	// error page, as after a reset (FINDINGS.md F1): a 504 in the OpenAI shape.
+	// error page, as after a reset: a 504 in the OpenAI shape.
 	t.Run("slow first byte past read_timeout", func(t *testing.T) {
 		t.Parallel()
 		res := r.send(t, "/f-slow", chatBody("slow"), with(id(t), "X-Hfsim-Fault", hfsim.FaultSlowFirstByte, "X-Hfsim-First-Byte-Delay", "3s"))

@@ -21,6 +21,10 @@ func (Chat) Request(cfg *schema.Config, in *ClientRequest) (*UpstreamRequest, er
 	return openAIUpstream(cfg, in, b, PathChat)
 }
 
+// NewStream implements [Streamer]: OpenAI chunks pass through; usage comes
+// from the usage chunk, else it is estimated.
+func (Chat) NewStream(_ *schema.Config, st *State) Stream { return newOpenAIStream(st) }
+
 // Response implements [Capability.Response].
 func (Chat) Response(_ *schema.Config, st *State, in *UpstreamResponse) (*ClientResponse, error) {
 	return openAIResponse(st, in, objectChat)

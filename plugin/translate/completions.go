@@ -19,10 +19,14 @@ import (
 // On the router there is no OpenAI completions endpoint; the request is
 // translated to hf-inference text-generation, POST
 // /hf-inference/models/{model} {"inputs","parameters"}, and its
-// [{"generated_text"}] answer back to a text_completion. That translation
-// cannot be done for streams inside Kong (a Go plugin sees no body of an
-// unbuffered response), so a streamed completions request on the router is
-// refused with a 400 that names the setting that makes it work.
+// [{"generated_text"}] answer back to a text_completion. A stream is asked
+// as text-generation with "stream": true and details (for finish_reason and
+// the token count), and its token events are translated to text_completion
+// chunks by the plugin's streaming relay (textgenStream). That cannot be
+// done inside Kong (a Go plugin sees no body of an unbuffered response), so
+// without the relay (ClientRequest.StreamRelay unset) a streamed
+// completions request on the router is refused with a 400 that names the
+// setting that makes it work.
 type Completions struct{}
 
 var _ Capability = Completions{}
@@ -44,7 +48,7 @@ func (Completions) Request(cfg *schema.Config, in *ClientRequest) (*UpstreamRequ
 	if !isRouter {
 		return openAIUpstream(cfg, in, b, PathCompletions)
 	}
-	if b.stream {
+	if b.stream && !in.StreamRelay {
 		return nil, &Error{Status: http.StatusBadRequest, Message: msgRouterCompletionsStream, Code: "stream_not_supported"}
 	}
 	return textGenerationRequest(cfg, in, b)
@@ -62,11 +66,15 @@ type tgParameters struct {
 	FrequencyPenalty json.RawMessage `json:"frequency_penalty,omitempty"`
 	Stop             []string        `json:"stop,omitempty"`
 	ReturnFullText   bool            `json:"return_full_text"`
+	// Details asks a stream's last event for finish_reason and
+	// generated_tokens (TGI sends none by default).
+	Details bool `json:"details,omitempty"`
 }
 
 type tgRequest struct {
 	Inputs     string       `json:"inputs"`
 	Parameters tgParameters `json:"parameters"`
+	Stream     bool         `json:"stream,omitempty"`
 }
 
 // textGenerationRequest builds the router's hf-inference text-generation
@@ -80,6 +88,9 @@ func textGenerationRequest(cfg *schema.Config, in *ClientRequest, b *openAIBody)
 	if err != nil {
 		return nil, err
 	}
+	if b.stream {
+		tg.Stream, tg.Parameters.Details = true, true
+	}
 	body, err := json.Marshal(tg)
 	if err != nil {
 		return nil, &Error{Status: http.StatusInternalServerError, Message: "ai-proxy-hf could not build the upstream request", Type: "server_error", Err: err}
@@ -88,16 +99,25 @@ func textGenerationRequest(cfg *schema.Config, in *ClientRequest, b *openAIBody)
 	if err != nil {
 		return nil, err
 	}
+	// Identity encoding for a stream too: the relay reads its events.
 	jsonRequestHeaders(cfg, up, false)
 	if body, _, err = ApplyAuth(cfg, in, up, body); err != nil {
 		return nil, err
 	}
 	up.Body = body
-	// The token headers of the answer (x-prompt-tokens, x-generated-tokens)
-	// are worth their PDK call only when statistics are logged.
-	up.State = State{Model: b.model, Headers: cfg.Logging.LogStatistics}
+	if b.stream {
+		// Usage comes from the stream's last event, not from headers.
+		up.Stream = true
+		up.State = State{Model: b.model, Stream: true,
+			IncludeUsage: gjson.GetBytes(b.body, "stream_options.include_usage").Type == gjson.True}
+	} else {
+		// The token headers of the answer (x-prompt-tokens,
+		// x-generated-tokens) are worth their PDK call only when
+		// statistics are logged.
+		up.State = State{Model: b.model, Headers: cfg.Logging.LogStatistics}
+	}
 	if cfg.Logging.LogStatistics {
-		up.State.PromptTokens = EstimatePrompt(b.body, false)
+		up.State.PromptTokens = EstimatePrompt(b.body, b.stream)
 	}
 	return up, nil
 }
@@ -152,6 +172,16 @@ func rawNumber(r gjson.Result) json.RawMessage {
 		return nil
 	}
 	return json.RawMessage(r.Raw)
+}
+
+// NewStream implements [Streamer]: on the router the text-generation token
+// events are translated to text_completion chunks (textgenStream); on an
+// upstream_url the OpenAI chunks pass through as for chat.
+func (Completions) NewStream(cfg *schema.Config, st *State) Stream {
+	if _, isRouter, err := Upstream(cfg); err == nil && isRouter {
+		return newTextgenStream(st)
+	}
+	return newOpenAIStream(st)
 }
 
 // Response implements [Capability.Response].

@@ -33,6 +33,9 @@ type requestCase struct {
 	Headers  map[string][]string `json:"headers"`
 	Body     json.RawMessage     `json:"body"`
 	BodyText *string             `json:"body_text"`
+	// StreamRelay is ClientRequest.StreamRelay: streams go through the
+	// plugin's relay.
+	StreamRelay bool `json:"stream_relay"`
 }
 
 // responseCase is testdata/<capability>/responses/<case>.json.
@@ -91,7 +94,7 @@ func TestGoldenRequests(t *testing.T) {
 				cfg := loadConfig(t, capName, c.Config)
 				capab, err := For(cfg)
 				require.NoError(t, err)
-				in := &ClientRequest{Headers: c.Headers, Body: caseBody(c.Body, c.BodyText)}
+				in := &ClientRequest{Headers: c.Headers, Body: caseBody(c.Body, c.BodyText), StreamRelay: c.StreamRelay}
 				in.Path, in.Query, _ = strings.Cut(c.Path, "?")
 				if in.Headers == nil {
 					in.Headers = map[string][]string{}
@@ -195,7 +198,7 @@ func caseFiles(t *testing.T, capName, kind string) []string {
 	return out
 }
 
-func loadConfig(t *testing.T, capName string, raw json.RawMessage) *schema.Config {
+func loadConfig(t testing.TB, capName string, raw json.RawMessage) *schema.Config {
 	t.Helper()
 	var name string
 	if json.Unmarshal(raw, &name) == nil {

@@ -104,6 +104,12 @@ func (Native) Request(cfg *schema.Config, in *ClientRequest) (*UpstreamRequest, 
 	return up, nil
 }
 
+// NewStream implements [Streamer]: TGI token events pass through
+// untouched (see nativeStream for usage and failures).
+func (Native) NewStream(_ *schema.Config, st *State) Stream {
+	return &nativeStream{tally: tally{st: st}}
+}
+
 // nativeTarget is the upstream of a native request: on the router the
 // model's hf-inference text-generation path; elsewhere /generate,
 // /generate_stream or the compat root.

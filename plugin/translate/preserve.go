@@ -120,6 +120,12 @@ func checkClientPath(p string) error {
 	return nil
 }
 
+// NewStream implements [Streamer]: any stream passes through; what can be
+// counted is.
+func (Preserve) NewStream(_ *schema.Config, st *State) Stream {
+	return &preserveStream{tally: tally{st: st}}
+}
+
 // Response implements [Capability.Response]. Preserve requests are not
 // buffered, so this runs only when another plugin turned buffering back on;
 // the answer is passed through as it came.

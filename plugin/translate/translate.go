@@ -18,6 +18,18 @@
 //	UsageFrom*, EstimatePrompt        token counts for analytics
 //	AccessRecord, ResponseRecord      the ai.proxy log record (analytics.go)
 //	Redactor, LogEdits                secrets kept out of every log (redact.go)
+//
+// Streams: the plugin's streaming relay parses an upstream text/event-stream
+// with package sse (a push parser: bytes in, events out) and hands each event
+// to the Stream of the capability (chat, completions, native and preserve
+// implement Streamer; stream*.go):
+//
+//	Streamer, Stream                  one Stream per streamed response
+//	openAIStream                      chat; completions on an upstream_url: passed through
+//	textgenStream                     completions on the router: TGI token events → text_completion chunks
+//	nativeStream, preserveStream      TGI streams and preserve routes: passed through
+//	tally                             usage from the stream (usage chunk, TGI details, else estimated), Started
+//	eventError, appendOpenAIError     upstream error events; the error event that ends a failed stream
 package translate
 
 import (
@@ -52,6 +64,12 @@ type ClientRequest struct {
 	// Headers has lower-case names, as kong.request.get_headers returns them.
 	Headers map[string][]string
 	Body    []byte
+	// StreamRelay is set by the handler when a streamed answer goes through
+	// the plugin's streaming relay, which translates events (Streamer).
+	// Without it a stream that needs its events translated (completions
+	// on the router) is refused, since Kong alone passes stream bytes
+	// through unseen.
+	StreamRelay bool
 }
 
 // UpstreamRequest is what the access phase applies to Kong's service request.
@@ -103,6 +121,10 @@ type State struct {
 	PromptTokens int `json:"p,omitempty"`
 	// Inputs is the number of inputs sent (embeddings), to check the answer.
 	Inputs int `json:"n,omitempty"`
+	// IncludeUsage is the client's stream_options.include_usage, for a
+	// stream the plugin translates (completions on the router): its last
+	// chunk then carries the usage, as OpenAI's does.
+	IncludeUsage bool `json:"u,omitempty"`
 	// Payload is ai.proxy.payload.request (logging.log_payloads): the
 	// client body as logged (secrets removed, capped at PayloadLimit), set
 	// by the handler. The response phase writes the whole record at once.
