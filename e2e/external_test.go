@@ -134,7 +134,9 @@ var rigSeq atomic.Int64
 var rigFileName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
 // startExternalRig pushes the test's config to the external Kong and
-// waits until its proxy serves it.
+// waits until its proxy serves it. The rig holds the Kong until its test
+// ends, so a test calls t.Parallel before startRig, never after (a paused
+// test holding the Kong would wait for the sequential tests waiting for it).
 func startExternalRig(tb testing.TB, routes ...route) *rig {
 	tb.Helper()
 	externalRigMu.Lock()
@@ -322,4 +324,58 @@ func (r *rig) spooledBodies() uint64 {
 		return 0
 	}
 	return r.k.Stats().BodiesSpooled
+}
+
+// TestExternalSettings: the external mode takes all three URLs or none,
+// and a file-log directory it can share with Kong.
+func TestExternalSettings(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "logs")
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		on      bool
+		wantErr string
+	}{
+		{name: "none: the stand-in", env: map[string]string{}},
+		{name: "all", on: true, env: map[string]string{"KONG_PROXY_URL": "http://127.0.0.1:8000/", "KONG_ADMIN_URL": "http://127.0.0.1:8001",
+			"HF_UPSTREAM_URL": "http://127.0.0.1:8090", "KONG_FILE_LOG_DIR": dir}},
+		{name: "proxy only", env: map[string]string{"KONG_PROXY_URL": "http://127.0.0.1:8000"}, wantErr: "needs all of"},
+		{name: "no log dir", env: map[string]string{"KONG_PROXY_URL": "http://a", "KONG_ADMIN_URL": "http://b", "HF_UPSTREAM_URL": "http://c"},
+			wantErr: "KONG_FILE_LOG_DIR"},
+		{name: "relative log dir", env: map[string]string{"KONG_PROXY_URL": "http://a", "KONG_ADMIN_URL": "http://b", "HF_UPSTREAM_URL": "http://c",
+			"KONG_FILE_LOG_DIR": "logs"}, wantErr: "absolute"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"KONG_PROXY_URL", "KONG_ADMIN_URL", "HF_UPSTREAM_URL", "KONG_FILE_LOG_DIR", "KONG_ERROR_LOG_PATH"} {
+				t.Setenv(k, tc.env[k])
+			}
+			e, err := externalFromEnv()
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.on, e != nil)
+			if e != nil {
+				require.Equal(t, "http://127.0.0.1:8000", e.proxyURL, "no trailing slash: paths are appended")
+				require.DirExists(t, dir)
+			}
+		})
+	}
+}
+
+// TestFileTail: the rig's view of an external error log starts where the
+// file ended when the rig started.
+func TestFileTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "error.log")
+	require.NoError(t, os.WriteFile(path, []byte("before\n"), 0o644))
+	tail := newFileTail(path)
+	require.Empty(t, tail.String())
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("during\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	require.Equal(t, "during\n", tail.String())
+	require.Empty(t, newFileTail("").String(), "no error log: nothing to read")
 }
