@@ -83,6 +83,14 @@
 //     cjson line per request, plus "kongsim": {"pdk_calls": ...} unless
 //     Options.NoPDKCallsInLog; plugins' kong.log.serialize never has it.
 //
+//   - POST /config (admin): the DB-less reload of kong/api/routes/config.lua
+//     (JSON, "config" string or raw YAML body; flatten_errors, check_hash),
+//     live for the next request; the e2e suite's external-Kong mode uses
+//     it against the stand-in and against real Kong alike.
+//
+// Where the stand-in and Kong may differ, with Kong's source lines for
+// each behaviour the plugin relies on: README.md in this directory.
+//
 // Knowingly not reproduced: TLS listeners, HTTP/2, gRPC, websockets,
 // regex route paths (and so uri captures), header-based routing,
 // consumers and authentication, Upstream entities (set_upstream always
