@@ -82,14 +82,10 @@
 //     keys; the bundled file-log plugin (config.path, reopen) appends one
 //     cjson line per request, plus "kongsim": {"pdk_calls": ...} unless
 //     Options.NoPDKCallsInLog; plugins' kong.log.serialize never has it.
-//
 //   - POST /config (admin): the DB-less reload of kong/api/routes/config.lua
 //     (JSON, "config" string or raw YAML body; flatten_errors, check_hash),
 //     live for the next request; the e2e suite's external-Kong mode uses
 //     it against the stand-in and against real Kong alike.
-//
-// Where the stand-in and Kong may differ, with Kong's source lines for
-// each behaviour the plugin relies on: README.md in this directory.
 //
 // Knowingly not reproduced: TLS listeners, HTTP/2, gRPC, websockets,
 // regex route paths (and so uri captures), header-based routing,
@@ -97,4 +93,7 @@
 // fails), Kong's other bundled plugins, file-log's custom_fields_by_lua,
 // nginx's Connection/Keep-Alive response headers and chunking choices,
 // multiple workers (one worker's view: one instance table, one pool).
+//
+// Where the stand-in and Kong may differ, with Kong's source lines for
+// each behaviour the plugin relies on: README.md in this directory.
 package kongsim
