@@ -90,7 +90,7 @@ func (s *storeSource) convert(ss *store.Snapshot) *Snapshot {
 	if s.last == ss && s.conv != nil {
 		return s.conv
 	}
-	out := &Snapshot{Version: ss.Version, WorkspaceID: s.wsID}
+	out := &Snapshot{Version: ss.Version, WorkspaceID: s.wsID, Reloaded: ss.Reloaded}
 	for _, e := range ss.Services() {
 		out.Services = append(out.Services, &Service{
 			ID: e.ID, Name: e.Name, Protocol: e.Protocol, Host: e.Host, Port: e.Port, Path: e.Path,
