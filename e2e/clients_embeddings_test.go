@@ -38,7 +38,7 @@ func runEmbedClient(t *testing.T, script string, env map[string]string) gjson.Re
 		}
 		t.Fatalf("node is not installed: the client tests need Node.js 20+ and npm; run `make deps` (or set E2E_SKIP_NODE=1 to skip them): %v", err)
 	}
-	for _, pkg := range []string{"openai", "@huggingface/inference"} {
+	for _, pkg := range []string{"openai", "@huggingface/inference", "openai-latest", "hf-latest"} {
 		if _, err := os.Stat(filepath.Join(embedClientDir, "node_modules", pkg, "package.json")); err != nil {
 			if skip {
 				t.Skipf("E2E_SKIP_NODE=1 and e2e/clients/node_modules/%s is missing", pkg)
@@ -91,7 +91,7 @@ func gjsonFloats(r gjson.Result) []float64 {
 // TestClientOpenAIEmbeddings: the openai npm client's embeddings.create
 // through an embeddings route, for each encoding (float, base64 decoded by
 // the script, and the SDK's default: base64 asked for and decoded by the
-// SDK), for pooled and token-level models.
+// SDK), for pooled and token-level models, with both client versions.
 func TestClientOpenAIEmbeddings(t *testing.T) {
 	t.Parallel()
 	r := startRig(t, route{path: "/v1", config: embedConfig(hfToken, "", "")})
@@ -115,33 +115,35 @@ func TestClientOpenAIEmbeddings(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			id := reqID(t)
-			out := runEmbedClient(t, "embeddings.mjs", map[string]string{
-				"BASE_URL": r.k.ProxyURL() + "/v1", "API_KEY": clientAPIKey, "MODEL": tc.model,
-				"INPUT_JSON": string(raw), "ENCODING_FORMAT": tc.format,
-				"EXTRA_HEADERS": `{"X-E2E-Id":"` + id + `"}`,
-			})
-			require.True(t, out.Get("ok").Bool(), out.Raw)
-			require.Equal(t, "list", out.Get("object").String())
-			require.Equal(t, tc.model, out.Get("model").String())
-			require.Equal(t, tc.report, out.Get("encoding_format").String())
-			require.EqualValues(t, len(inputs), out.Get("count").Int())
-			for i, rt := range out.Get("raw_types").Array() {
-				require.Equal(t, tc.rawType, rt.String(), "raw type of vector %d", i)
-			}
-			for i, w := range tc.want {
-				v := out.Get("vectors." + strconv.Itoa(i))
-				require.EqualValues(t, i, v.Get("index").Int())
-				require.EqualValues(t, len(w), v.Get("length").Int())
-				require.InDeltaSlice(t, vecHead(w), gjsonFloats(v.Get("first")), tc.delta, "vector %d", i)
-			}
-			require.EqualValues(t, tc.tokens, out.Get("usage.prompt_tokens").Int())
-			require.EqualValues(t, tc.tokens, out.Get("usage.total_tokens").Int())
+			eachClient(t, func(t *testing.T, v clientVersion) {
+				id := reqID(t)
+				out := v.run(t, "embeddings.mjs", map[string]string{
+					"BASE_URL": r.k.ProxyURL() + "/v1", "API_KEY": clientAPIKey, "MODEL": tc.model,
+					"INPUT_JSON": string(raw), "ENCODING_FORMAT": tc.format,
+					"EXTRA_HEADERS": `{"X-E2E-Id":"` + id + `"}`,
+				})
+				require.True(t, out.Get("ok").Bool(), out.Raw)
+				require.Equal(t, "list", out.Get("object").String())
+				require.Equal(t, tc.model, out.Get("model").String())
+				require.Equal(t, tc.report, out.Get("encoding_format").String())
+				require.EqualValues(t, len(inputs), out.Get("count").Int())
+				for i, rt := range out.Get("raw_types").Array() {
+					require.Equal(t, tc.rawType, rt.String(), "raw type of vector %d", i)
+				}
+				for i, w := range tc.want {
+					v := out.Get("vectors." + strconv.Itoa(i))
+					require.EqualValues(t, i, v.Get("index").Int())
+					require.EqualValues(t, len(w), v.Get("length").Int())
+					require.InDeltaSlice(t, vecHead(w), gjsonFloats(v.Get("first")), tc.delta, "vector %d", i)
+				}
+				require.EqualValues(t, tc.tokens, out.Get("usage.prompt_tokens").Int())
+				require.EqualValues(t, tc.tokens, out.Get("usage.total_tokens").Int())
 
-			up := oneUpstream(t, router, id)
-			require.Equal(t, "/hf-inference/models/"+tc.model+"/pipeline/feature-extraction", up.Path)
-			require.Equal(t, "Bearer "+hfToken, up.Header.Get("Authorization"), "the client's key is replaced by the gateway's token")
-			require.JSONEq(t, `{"inputs":`+string(raw)+`}`, string(up.Body), "encoding_format is the plugin's business, not the upstream's")
+				up := oneUpstream(t, router, id)
+				require.Equal(t, "/hf-inference/models/"+tc.model+"/pipeline/feature-extraction", up.Path)
+				require.Equal(t, "Bearer "+hfToken, up.Header.Get("Authorization"), "the client's key is replaced by the gateway's token")
+				require.JSONEq(t, `{"inputs":`+string(raw)+`}`, string(up.Body), "encoding_format is the plugin's business, not the upstream's")
+			})
 		})
 	}
 }
@@ -165,17 +167,19 @@ func TestClientOpenAIEmbeddingsErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			id := reqID(t)
-			out := runEmbedClient(t, "embeddings.mjs", map[string]string{
-				"BASE_URL": r.k.ProxyURL() + "/v1", "API_KEY": clientAPIKey, "MODEL": pooledModel,
-				"INPUT_JSON": tc.input, "ENCODING_FORMAT": "float",
-				"EXTRA_HEADERS": `{` + tc.headers + `"X-E2E-Id":"` + id + `"}`,
+			eachClient(t, func(t *testing.T, v clientVersion) {
+				id := reqID(t)
+				out := v.run(t, "embeddings.mjs", map[string]string{
+					"BASE_URL": r.k.ProxyURL() + "/v1", "API_KEY": clientAPIKey, "MODEL": pooledModel,
+					"INPUT_JSON": tc.input, "ENCODING_FORMAT": "float",
+					"EXTRA_HEADERS": `{` + tc.headers + `"X-E2E-Id":"` + id + `"}`,
+				})
+				require.False(t, out.Get("ok").Bool(), out.Raw)
+				require.Equal(t, tc.errName, out.Get("error.name").String(), out.Raw)
+				require.Equal(t, tc.status, out.Get("error.status").Int(), out.Raw)
+				require.Contains(t, out.Get("error.error_message").String(), tc.msg, out.Raw)
+				require.Len(t, upstreamRequests(router, id), tc.upstream)
 			})
-			require.False(t, out.Get("ok").Bool(), out.Raw)
-			require.Equal(t, tc.errName, out.Get("error.name").String(), out.Raw)
-			require.Equal(t, tc.status, out.Get("error.status").Int(), out.Raw)
-			require.Contains(t, out.Get("error.error_message").String(), tc.msg, out.Raw)
-			require.Len(t, upstreamRequests(router, id), tc.upstream)
 		})
 	}
 }
@@ -185,7 +189,8 @@ func TestClientOpenAIEmbeddingsErrors(t *testing.T) {
 // hf-inference paths are. Its {"inputs": ...} body and bare-array answer are
 // Hugging Face's own protocol, which the embeddings route (OpenAI in and
 // out) does not speak; the preserve route passes it through with the
-// gateway's token, and the client gets the arrays the model returned.
+// gateway's token, and the client gets the arrays the model returned. Both
+// client versions post {"inputs", ...} to endpointUrl as it is.
 func TestClientHFFeatureExtraction(t *testing.T) {
 	t.Parallel()
 	cfg := `{"route_type":"preserve","genai_category":"text/embeddings","auth":` + authConfig(hfToken) + `,"model":{"provider":"huggingface"}}`
@@ -207,26 +212,28 @@ func TestClientHFFeatureExtraction(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			id := reqID(t)
-			out := runEmbedClient(t, "hf_feature_extraction.mjs", map[string]string{
-				"BASE_URL":      r.k.ProxyURL() + "/hf-inference/models/" + tc.model + "/pipeline/feature-extraction",
-				"API_KEY":       clientAPIKey,
-				"INPUT_JSON":    tc.inputJSON,
-				"EXTRA_BODY":    tc.extra,
-				"EXTRA_HEADERS": `{"X-E2E-Id":"` + id + `"}`,
+			eachClient(t, func(t *testing.T, v clientVersion) {
+				id := reqID(t)
+				out := v.run(t, "hf_feature_extraction.mjs", map[string]string{
+					"BASE_URL":      r.k.ProxyURL() + "/hf-inference/models/" + tc.model + "/pipeline/feature-extraction",
+					"API_KEY":       clientAPIKey,
+					"INPUT_JSON":    tc.inputJSON,
+					"EXTRA_BODY":    tc.extra,
+					"EXTRA_HEADERS": `{"X-E2E-Id":"` + id + `"}`,
+				})
+				require.True(t, out.Get("ok").Bool(), out.Raw)
+				require.Equal(t, tc.shape, gjsonFloats(out.Get("shape")))
+				vecs := out.Get("vectors").Array()
+				require.Len(t, vecs, len(tc.want))
+				for i, w := range tc.want {
+					require.EqualValues(t, len(w), vecs[i].Get("length").Int())
+					require.Equal(t, vecHead(w), gjsonFloats(vecs[i].Get("first")), "vector %d", i)
+				}
+				up := oneUpstream(t, router, id)
+				require.Equal(t, "/hf-inference/models/"+tc.model+"/pipeline/feature-extraction", up.Path)
+				require.Equal(t, "Bearer "+hfToken, up.Header.Get("Authorization"))
+				require.JSONEq(t, tc.inputJSON, gjson.GetBytes(up.Body, "inputs").Raw)
 			})
-			require.True(t, out.Get("ok").Bool(), out.Raw)
-			require.Equal(t, tc.shape, gjsonFloats(out.Get("shape")))
-			vecs := out.Get("vectors").Array()
-			require.Len(t, vecs, len(tc.want))
-			for i, w := range tc.want {
-				require.EqualValues(t, len(w), vecs[i].Get("length").Int())
-				require.Equal(t, vecHead(w), gjsonFloats(vecs[i].Get("first")), "vector %d", i)
-			}
-			up := oneUpstream(t, router, id)
-			require.Equal(t, "/hf-inference/models/"+tc.model+"/pipeline/feature-extraction", up.Path)
-			require.Equal(t, "Bearer "+hfToken, up.Header.Get("Authorization"))
-			require.JSONEq(t, tc.inputJSON, gjson.GetBytes(up.Body, "inputs").Raw)
 		})
 	}
 }

@@ -232,7 +232,7 @@ func TestTextgenBodyValidation(t *testing.T) {
 		{"duplicate model key", "/val-chat", `{"model":"` + chatModel + `",` + msgs + `,"model":"evil/model"}`, `the request body has the key "model" more than once`},
 		{"duplicate messages key", "/val-chat", `{` + msgs + `,` + msgs + `}`, `the request body has the key "messages" more than once`},
 		{"native not json", "/val-native/generate", `inputs=hi`, badJSON},
-		{"native without inputs", "/val-native/generate", `{"parameters":{}}`, `llm_format huggingface takes TGI requests: {"inputs": "<prompt>", "parameters": {...}}; "inputs" must be a string`},
+		{"native without inputs", "/val-native/generate", `{"parameters":{}}`, `llm_format huggingface takes TGI requests: {"inputs": "<prompt>", "parameters": {...}}; "inputs" must be a string. OpenAI requests go to <route>/v1/completions (completions) or <route>/v1/chat/completions (chat)`},
 		{"native parameters not an object", "/val-native/generate", `{"inputs":"hi","parameters":[1]}`, `"parameters" must be an object`},
 	} {
 		bufferedAndStreamed(t, tc.name, tc.body, func(t *testing.T, _ bool, body string) {

@@ -1,12 +1,24 @@
 // Builds the @huggingface/inference client the way its docs point it at a
 // dedicated endpoint (a TGI server, an Inference Endpoint, or here a Kong
-// route): InferenceClient(token, { endpointUrl }). Version 4.13.16 (pinned in
-// package.json) posts the task payload ({"inputs", "parameters"}, plus
-// "stream": true for streams) to endpointUrl as it is, which is TGI's native
-// /generate and /generate_stream protocol; 4.13.17 and later send OpenAI
-// completions to <endpointUrl>/v1/completions instead.
-import { InferenceClient } from "@huggingface/inference";
-import { env, extraHeaders, headerFetch, requireEnv, timeoutMs, usageError } from "./lib.mjs";
+// route): InferenceClient(token, { endpointUrl }). HF_PKG picks the version
+// (lib.mjs). What each version sends with an endpointUrl:
+//
+//   textGeneration(Stream)  4.13.16 (pinned) posts TGI's task payload
+//                           ({"inputs","parameters"}, "stream": true for a
+//                           stream) to endpointUrl as it is. 4.13.17 and later
+//                           post OpenAI completions to <endpointUrl>/v1/completions
+//                           ({"model": MODEL or endpointUrl itself, "prompt",
+//                           "max_tokens", other parameters at the top level})
+//                           and expect {"choices":[{"text"}]}, or OpenAI
+//                           completion chunks for a stream, which the client
+//                           yields as they come.
+//   chatCompletion(Stream)  both post OpenAI chat to
+//                           <endpointUrl>/v1/chat/completions, with "model"
+//                           MODEL or, when none is given, endpointUrl itself.
+//   featureExtraction       both post {"inputs", ...} to endpointUrl as it is.
+import { env, extraHeaders, headerFetch, importClient, requireEnv, timeoutMs, usageError } from "./lib.mjs";
+
+const { InferenceClient } = await importClient("HF_PKG", "@huggingface/inference", ["@huggingface/inference", "hf-latest"]);
 
 export function hfClient() {
   return new InferenceClient(env("API_KEY", ""), { endpointUrl: requireEnv("BASE_URL") });

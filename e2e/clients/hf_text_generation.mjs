@@ -1,8 +1,10 @@
 // hf_text_generation.mjs: textGeneration with @huggingface/inference against
-// BASE_URL as endpointUrl (TGI /generate). Env (besides lib.mjs): INPUT,
-// MAX_NEW_TOKENS, EXTRA_PARAMETERS.
+// BASE_URL as endpointUrl. Env (besides lib.mjs): INPUT, MAX_NEW_TOKENS,
+// EXTRA_PARAMETERS.
 // Prints {"ok":true,"generated_text","finish_reason","generated_tokens"} or
-// {"ok":false,"error":{...}}.
+// {"ok":false,"error":{...}}. finish_reason and generated_tokens come from
+// TGI's "details", which only the pinned client returns (newer ones return
+// {generated_text} alone): null otherwise.
 import { emit, fail, inputText } from "./lib.mjs";
 import { callOptions, hfClient, modelArg, parameters } from "./hf_client.mjs";
 

@@ -9,10 +9,20 @@
 //   MODEL          the model the client asks for; may be empty
 //   TIMEOUT_MS     per-call timeout, default 15000
 //   EXTRA_HEADERS  optional JSON object of extra request headers
+//   HF_PKG         the npm package the @huggingface/inference scripts import:
+//                  "@huggingface/inference" (the pinned version, default) or
+//                  "hf-latest" (the newest, an npm alias in package.json)
+//   OPENAI_PKG     the same for the openai scripts: "openai" or "openai-latest"
+//
+// Every JSON line carries "client": {"package", "version"}, the package the
+// script imported and the version installed, so a test knows which client
+// version it exercised.
 //
 // Exit status: 0 when a JSON line was printed (whether the call succeeded or
 // the server answered an error: "ok" tells which), 2 for a usage error such
 // as a missing BASE_URL (also reported as one JSON line).
+
+import { readFileSync } from "node:fs";
 
 export function env(name, fallback = "") {
   const v = process.env[name];
@@ -86,8 +96,32 @@ export function optionalNumber(name) {
   return n;
 }
 
+// client is what importClient loaded, reported on every line emit prints.
+let client;
+
+// importClient imports the client package named by the environment variable
+// envName (default fallback) and records its installed version. Only the
+// names package.json installs are accepted, so a typo is a usage error
+// rather than a silent run of another version.
+export async function importClient(envName, fallback, allowed) {
+  const name = env(envName, fallback) || fallback;
+  if (!allowed.includes(name)) {
+    usageError(`${envName} must be one of ${allowed.join(", ")}, got ${JSON.stringify(name)}`);
+  }
+  const manifest = new URL(`./node_modules/${name}/package.json`, import.meta.url);
+  let version;
+  try {
+    version = JSON.parse(readFileSync(manifest, "utf8")).version;
+  } catch (err) {
+    usageError(`${name} is not installed (run \`make deps\`): ${err.message}`);
+  }
+  client = { package: name, version };
+  return import(name);
+}
+
 export function emit(result) {
-  process.stdout.write(JSON.stringify(result) + "\n");
+  const line = client === undefined ? result : { ...result, client };
+  process.stdout.write(JSON.stringify(line) + "\n");
 }
 
 // describeError turns whatever a client threw into the fields tests assert

@@ -1,9 +1,10 @@
 // Builds the OpenAI client the way an application would point it at Kong:
 // baseURL = the route, the gateway's consumer key as apiKey. Retries are off
 // so that a test sees exactly one request per call and every upstream error
-// as it arrives.
-import OpenAI from "openai";
-import { env, envObject, extraHeaders, requireEnv, timeoutMs } from "./lib.mjs";
+// as it arrives. OPENAI_PKG picks the version (lib.mjs).
+import { env, envObject, extraHeaders, importClient, requireEnv, timeoutMs } from "./lib.mjs";
+
+const { default: OpenAI } = await importClient("OPENAI_PKG", "openai", ["openai", "openai-latest"]);
 
 export function openaiClient() {
   return new OpenAI({

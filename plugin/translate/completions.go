@@ -35,6 +35,9 @@ var _ Capability = Completions{}
 const msgRouterCompletionsStream = "streaming llm/v1/completions through the Hugging Face router would need each event translated from text-generation to OpenAI, which a Kong Go plugin cannot do; " +
 	"set model.options.upstream_url to a TGI or vLLM server (it serves OpenAI /v1/completions, streamed as is), or use route_type llm/v1/chat, or send \"stream\": false"
 
+// codeStreamNotSupported is the error code of that refusal.
+const codeStreamNotSupported = "stream_not_supported"
+
 // Request implements [Capability.Request].
 func (Completions) Request(cfg *schema.Config, in *ClientRequest) (*UpstreamRequest, error) {
 	_, isRouter, err := Upstream(cfg)
@@ -49,7 +52,7 @@ func (Completions) Request(cfg *schema.Config, in *ClientRequest) (*UpstreamRequ
 		return openAIUpstream(cfg, in, b, PathCompletions)
 	}
 	if b.stream && !in.StreamRelay {
-		return nil, &Error{Status: http.StatusBadRequest, Message: msgRouterCompletionsStream, Code: "stream_not_supported"}
+		return nil, &Error{Status: http.StatusBadRequest, Message: msgRouterCompletionsStream, Code: codeStreamNotSupported}
 	}
 	return textGenerationRequest(cfg, in, b)
 }

@@ -96,6 +96,14 @@ func FuzzCompletionsRequest(f *testing.F) {
 }
 
 func FuzzNativeRequest(f *testing.F) {
+	// The OpenAI paths of the native route, with what newer
+	// @huggingface/inference clients send there (the endpointUrl as model).
+	for path, body := range map[string]string{
+		"/x/v1/completions":      `{"model":"http://kong/x","stream":true,"max_tokens":8,"prompt":"Hello"}`,
+		"/x/v1/chat/completions": `{"messages":[{"role":"user","content":"hi"}],"model":"HTTPS://kong/x"}`,
+	} {
+		f.Add([]byte(body), path, "", "k")
+	}
 	fuzzRequest(f, Native{}, RouteChat, FormatHuggingFace, []string{
 		`{"inputs":"x","parameters":{"max_new_tokens":5}}`,
 		`{"inputs":"x","stream":true,"parameters":null}`,

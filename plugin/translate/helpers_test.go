@@ -37,6 +37,67 @@ func TestValidateModelID(t *testing.T) {
 	}
 }
 
+// TestResolveModelURL: a "model" that is an http(s) URL (what
+// @huggingface/inference sends when given an endpointUrl and no model) is no
+// model at all: the config's model serves it, and without one the error
+// names the fix. Anything else keeps Kong's rules.
+func TestResolveModelURL(t *testing.T) {
+	const configured = "mistralai/Mistral-7B-Instruct-v0.2"
+	tests := []struct {
+		name, config, body, want, err string
+	}{
+		{name: "http url, model configured", config: configured, body: `{"model":"http://127.0.0.1:8000/native"}`, want: configured},
+		{name: "https url, scheme in capitals", config: configured, body: `{"model":"HTTPS://kong.example/native/"}`, want: configured},
+		{name: "url, no model configured", body: `{"model":"https://kong.example/chat"}`, err: msgNoModel + msgModelIsURL},
+		{name: "not a url: another scheme", config: configured, body: `{"model":"ftp://x/y"}`, err: msgOwnModelStart + configured},
+		{name: "not a url: no slashes", config: configured, body: `{"model":"http:x"}`, err: msgOwnModelStart + configured},
+		{name: "other model still conflicts", config: configured, body: `{"model":"openai/gpt-oss-120b"}`, err: msgOwnModelStart + configured},
+		{name: "same model", config: configured, body: `{"model":"` + configured + `"}`, want: configured},
+		{name: "body model, none configured", body: `{"model":"` + configured + `"}`, want: configured},
+		{name: "url is not a model id anywhere", body: `{"model":"http://"}`, err: msgNoModel + msgModelIsURL},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &schema.Config{Model: schema.Model{Name: tc.config}}
+			got, err := ResolveModel(cfg, []byte(tc.body))
+			if tc.err != "" {
+				require.Error(t, err)
+				e := AsError(err)
+				assert.Equal(t, 400, e.Status)
+				assert.Equal(t, tc.err, e.Message)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// TestNativeOpenAIMode: the client paths of a native route that carry
+// OpenAI requests (TGI's /v1/completions and /v1/chat/completions, as
+// @huggingface/inference appends them to endpointUrl) and those that stay
+// TGI's native API.
+func TestNativeOpenAIMode(t *testing.T) {
+	for path, want := range map[string]string{
+		"/native/v1/completions":                 ModeCompletions,
+		"/native/v1/completions/":                ModeCompletions,
+		"/native/generate/v1/completions":        ModeCompletions,
+		"/native/completions":                    ModeCompletions,
+		"/native/v1/chat/completions":            ModeChat,
+		"/native/generate/v1/chat/completions//": ModeChat,
+		"/native":                                "",
+		"/native/":                               "",
+		"/native/generate":                       "",
+		"/native/generate_stream":                "",
+		"/native/v1/completions/x":               "",
+		"/native/completionsx":                   "",
+		"/":                                      "",
+		"":                                       "",
+	} {
+		assert.Equal(t, want, nativeOpenAIMode(path), path)
+	}
+}
+
 func TestUpstreamPath(t *testing.T) {
 	tests := []struct{ base, capPath, want string }{
 		{"", PathChat, "/v1/chat/completions"},

@@ -48,24 +48,50 @@ func modelCandidate(cfg *schema.Config, body []byte) (string, error) {
 	return modelFrom(cfg, gjson.GetBytes(body, "model"))
 }
 
+// msgModelIsURL completes msgNoModel when the request's model was a URL.
+const msgModelIsURL = "; the request's \"model\" is a URL, which @huggingface/inference sends (its endpointUrl) when it is given no model: set model.name in the plugin's config, or pass a Hugging Face model id as \"model\""
+
 // modelFrom picks config name or the body's model value (not validated).
+//
+// A body model that is an http(s) URL counts as no model: it is never a Hub
+// id, and it is what @huggingface/inference puts in "model" (its
+// endpointUrl, here the Kong route) for chatCompletion, and from 4.13.17 on
+// for textGeneration, when the caller gave none. The config's model serves
+// it; with none configured the error says so.
 func modelFrom(cfg *schema.Config, m gjson.Result) (string, error) {
 	var fromBody string
+	isURL := false
 	switch m.Type {
 	case gjson.Null: // absent or null: no model asked for
 	case gjson.String:
-		fromBody = m.Str
+		if isURL = hasURLScheme(m.Str); !isURL {
+			fromBody = m.Str
+		}
 	default:
 		return "", Errorf(http.StatusBadRequest, "the request's \"model\" must be a string")
 	}
 	configured := cfg.Model.Name
 	if configured == "" {
+		if isURL {
+			return "", Errorf(http.StatusBadRequest, "%s%s", msgNoModel, msgModelIsURL)
+		}
 		return fromBody, nil
 	}
 	if fromBody != "" && fromBody != configured {
 		return "", Errorf(http.StatusBadRequest, "%s%s", msgOwnModelStart, configured)
 	}
 	return configured, nil
+}
+
+// hasURLScheme reports whether s starts with http:// or https:// (scheme
+// case-insensitive).
+func hasURLScheme(s string) bool {
+	for _, p := range []string{"http://", "https://"} {
+		if len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) {
+			return true
+		}
+	}
+	return false
 }
 
 // ValidateModelID accepts a Hugging Face model id: "org/name", optionally

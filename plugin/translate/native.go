@@ -17,9 +17,23 @@ import (
 //
 //	…/generate          {"inputs","parameters"} → {"generated_text","details"}
 //	…/generate_stream   the same, answered as TGI token events (SSE)
+//	…/v1/completions    OpenAI completions, served as route_type
+//	                    llm/v1/completions serves them (passed through to a
+//	                    dedicated upstream, translated on the router)
+//	…/v1/chat/completions
+//	                    OpenAI chat, served as route_type llm/v1/chat
+//	                    (llm_format openai) serves it
 //	anything else       TGI's compat route "/" (what @huggingface/inference
-//	                    calls with endpointUrl): "stream": true in the body
-//	                    streams, otherwise the answer is [{"generated_text"}]
+//	                    4.13.16 calls with endpointUrl): "stream": true in
+//	                    the body streams, otherwise the answer is
+//	                    [{"generated_text"}]
+//
+// The two OpenAI paths are what a client pointed at a TGI endpoint also
+// calls there: @huggingface/inference with endpointUrl sends chatCompletion
+// to <endpointUrl>/v1/chat/completions, and from 4.13.17 on textGeneration
+// and textGenerationStream to <endpointUrl>/v1/completions. TGI serves both
+// itself, so a route in front of TGI (or of the router) serves them too
+// instead of refusing every newer client's text generation.
 //
 // On a dedicated upstream the request goes to that endpoint (UpstreamPath
 // rule). On the router, which has no /generate, it goes to hf-inference
@@ -37,19 +51,64 @@ const (
 	modeCompat = ""
 	// ModeGenerate: /generate, one {"generated_text"} object.
 	ModeGenerate = "generate"
+	// ModeCompletions: OpenAI completions, answered by [Completions].
+	ModeCompletions = "completions"
+	// ModeChat: OpenAI chat, answered by [Chat].
+	ModeChat = "chat"
 )
+
+// msgNativeRouterCompletionsStream replaces msgRouterCompletionsStream on a
+// native route, where route_type llm/v1/chat is already set and the client
+// is most likely @huggingface/inference's textGenerationStream.
+const msgNativeRouterCompletionsStream = "a streamed OpenAI completions request (what @huggingface/inference 4.13.17 and later send for textGenerationStream, to <endpointUrl>/v1/completions) " +
+	"cannot be served through the Hugging Face router without the plugin's streaming relay: each text-generation event needs translating to OpenAI; " +
+	"set model.options.upstream_url to the TGI server or Inference Endpoint (it serves /v1/completions, streamed as is), or use chatCompletionStream, or send \"stream\": false"
+
+// nativeOpenAIMode is ModeCompletions or ModeChat when the client path is
+// one of TGI's OpenAI endpoints, else "".
+func nativeOpenAIMode(path string) string {
+	p := strings.TrimRight(path, "/")
+	switch {
+	case strings.HasSuffix(p, "/chat/completions"):
+		return ModeChat
+	case lastSegment(p) == "completions":
+		return ModeCompletions
+	}
+	return ""
+}
+
+// nativeOpenAI serves an OpenAI request sent to the native route with the
+// capability of its route type; State.Mode tells Response which one.
+func nativeOpenAI(cfg *schema.Config, in *ClientRequest, mode string) (*UpstreamRequest, error) {
+	var capab Capability = Chat{}
+	if mode == ModeCompletions {
+		capab = Completions{}
+	}
+	up, err := capab.Request(cfg, in)
+	if err != nil {
+		if e := AsError(err); e.Code == codeStreamNotSupported {
+			return nil, &Error{Status: e.Status, Message: msgNativeRouterCompletionsStream, Code: e.Code}
+		}
+		return nil, err
+	}
+	up.State.Mode = mode
+	return up, nil
+}
 
 // Request implements [Capability.Request].
 func (Native) Request(cfg *schema.Config, in *ClientRequest) (*UpstreamRequest, error) {
 	if err := CheckBodySize(cfg, int64(len(in.Body))); err != nil {
 		return nil, err
 	}
+	if mode := nativeOpenAIMode(in.Path); mode != "" {
+		return nativeOpenAI(cfg, in, mode)
+	}
 	if err := ParseObject(in.Body); err != nil {
 		return nil, err
 	}
 	body := in.Body
 	if gjson.GetBytes(body, "inputs").Type != gjson.String {
-		return nil, Errorf(http.StatusBadRequest, "llm_format huggingface takes TGI requests: {\"inputs\": \"<prompt>\", \"parameters\": {...}}; \"inputs\" must be a string")
+		return nil, Errorf(http.StatusBadRequest, msgNativeBody)
 	}
 	if p := gjson.GetBytes(body, "parameters"); p.Exists() && p.Type != gjson.Null && !p.IsObject() {
 		return nil, Errorf(http.StatusBadRequest, "\"parameters\" must be an object")
@@ -105,10 +164,23 @@ func (Native) Request(cfg *schema.Config, in *ClientRequest) (*UpstreamRequest, 
 }
 
 // NewStream implements [Streamer]: TGI token events pass through
-// untouched (see nativeStream for usage and failures).
-func (Native) NewStream(_ *schema.Config, st *State) Stream {
+// untouched (see nativeStream for usage and failures); an OpenAI request
+// (State.Mode) streams as its own route type's does.
+func (Native) NewStream(cfg *schema.Config, st *State) Stream {
+	switch st.Mode {
+	case ModeCompletions:
+		return Completions{}.NewStream(cfg, st)
+	case ModeChat:
+		return Chat{}.NewStream(cfg, st)
+	}
 	return &nativeStream{tally: tally{st: st}}
 }
+
+// msgNativeBody is the error for a body that is not TGI's on a TGI path; it
+// names the paths that take OpenAI bodies, since those are what a client
+// sending one most likely meant.
+const msgNativeBody = "llm_format huggingface takes TGI requests: {\"inputs\": \"<prompt>\", \"parameters\": {...}}; \"inputs\" must be a string. " +
+	"OpenAI requests go to <route>/v1/completions (completions) or <route>/v1/chat/completions (chat)"
 
 // nativeTarget is the upstream of a native request: on the router the
 // model's hf-inference text-generation path; elsewhere /generate,
@@ -142,7 +214,13 @@ func lastSegment(p string) string {
 }
 
 // Response implements [Capability.Response].
-func (Native) Response(_ *schema.Config, st *State, in *UpstreamResponse) (*ClientResponse, error) {
+func (Native) Response(cfg *schema.Config, st *State, in *UpstreamResponse) (*ClientResponse, error) {
+	switch st.Mode {
+	case ModeCompletions:
+		return Completions{}.Response(cfg, st, in)
+	case ModeChat:
+		return Chat{}.Response(cfg, st, in)
+	}
 	if in.Status < 200 || in.Status > 299 {
 		return errorResponse(in), nil
 	}
