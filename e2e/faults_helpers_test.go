@@ -26,13 +26,14 @@ import (
 func startRigTimeout(t *testing.T, pluginTimeout time.Duration, routes ...route) *rig {
 	t.Helper()
 	prefix := t.TempDir()
-	r := &rig{prefix: prefix, logPath: filepath.Join(prefix, "file-log.jsonl"), errlog: &syncBuffer{}, stderr: &syncBuffer{}}
+	errlog := &syncBuffer{}
+	r := &rig{prefix: prefix, logPath: filepath.Join(prefix, "file-log.jsonl"), errlog: errlog, stderr: &syncBuffer{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	k, err := kongsim.Start(ctx, kongsim.Options{
 		Environ:         kongEnv(prefix),
 		Declarative:     []byte(kongYAML(r.logPath, routes...)),
-		ErrorLog:        r.errlog,
+		ErrorLog:        errlog,
 		Stderr:          r.stderr,
 		PluginTimeout:   pluginTimeout,
 		MaxEventRetries: 3,

@@ -47,6 +47,7 @@ func requireAnsweredOrFailed(t *testing.T, what string, o outcome) {
 // answered before its deadline; the stand-in respawns the process and the
 // next requests succeed.
 func TestFaultsPluginServerKilledMidRequest(t *testing.T) {
+	needStandIn(t, "the plugin server is killed through the stand-in's supervisor")
 	t.Parallel()
 	r := startRig(t, route{path: "/kill", config: chatConf(t)})
 	sup := r.k.Supervisor(pluginServerName)
@@ -103,6 +104,7 @@ func TestFaultsPluginServerKilledMidRequest(t *testing.T) {
 // and a time limit). No request hangs or gets a 4xx; the process is
 // respawned once per kill and requests succeed again under the load.
 func TestFaultsPluginServerKilledUnderLoad(t *testing.T) {
+	needStandIn(t, "the plugin server is killed through the stand-in's supervisor")
 	t.Parallel()
 	r := startRig(t, route{path: "/load", config: chatConf(t)})
 	sup := r.k.Supervisor(pluginServerName)
@@ -188,6 +190,7 @@ func TestFaultsPluginServerKilledUnderLoad(t *testing.T) {
 // it) serves the next requests, and the stalled handler's late answer on
 // a connection Kong gave up does not break it.
 func TestFaultsHandlerSlowerThanPDKLimit(t *testing.T) {
+	needStandIn(t, "the stand-in's plugin socket timeout is shortened")
 	t.Parallel()
 	const limit = 400 * time.Millisecond
 	r := startRigTimeout(t, limit, route{path: "/stall", config: chatConf(t)})
@@ -232,6 +235,7 @@ func TestFaultsHandlerSlowerThanPDKLimit(t *testing.T) {
 // serve it), and the small requests sent on another route while it is
 // handled are served, by the same process.
 func TestFaultsLongUploadPastPDKLimit(t *testing.T) {
+	needStandIn(t, "the stand-in's plugin socket timeout is shortened")
 	t.Parallel()
 	r := startRigTimeout(t, 200*time.Millisecond,
 		route{path: "/upload", config: videoConfig(hfToken, videoModel, `"max_request_body_size":0`)},

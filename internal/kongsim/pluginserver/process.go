@@ -38,6 +38,9 @@ type Supervisor struct {
 	proc    *os.Process
 	spawns  int
 	stopped bool
+	// startedAt are the times the loop decided each start (Kong's
+	// next_spawn is counted from them), for the respawn-rate test.
+	startedAt []time.Time
 
 	// OnSpawn, when set, is called after every successful spawn with the
 	// new pid and the spawn count (1 for the first start).
@@ -65,6 +68,14 @@ func (s *Supervisor) Spawns() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.spawns
+}
+
+// StartTimes are the times each start was decided, oldest first (a spawn
+// itself takes longer under load; the respawn rate is set by these).
+func (s *Supervisor) StartTimes() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.startedAt...)
 }
 
 // PID is the current process id, 0 when none runs.
@@ -131,6 +142,9 @@ respawn:
 			}
 		}
 		s.log.Printf(errlog.Notice, "[kong] process.lua:153 [pluginserver] starting pluginserver process for %s", s.srv.Name)
+		s.mu.Lock()
+		s.startedAt = append(s.startedAt, time.Now())
+		s.mu.Unlock()
 		cmd, out, err := s.spawn()
 		if err != nil {
 			// ngx.pipe.spawn failing is an assert in Kong: the timer dies.

@@ -1,4 +1,4 @@
-package kongsim
+package runloop
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 // reqCtx is one proxied request: the PDK state plus what Kong keeps
 // around it (collected plugins, timings, byte counts).
 type reqCtx struct {
-	k   *Kong
+	k   *Runloop
 	ctx context.Context
 	it  *iterator
 	st  *pdk.State
@@ -70,7 +70,7 @@ func newRequestID() string {
 // ServeHTTP is Kong's proxy server: rewrite, access, proxying (buffered or
 // streamed), header filter, then the log phase once the client has the
 // response.
-func (k *Kong) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (k *Runloop) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := k.newReqCtx(w, r)
 	k.counters.requests.Add(1)
 	defer func() {
@@ -94,7 +94,7 @@ func (k *Kong) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (k *Kong) newReqCtx(w http.ResponseWriter, r *http.Request) *reqCtx {
+func (k *Runloop) newReqCtx(w http.ResponseWriter, r *http.Request) *reqCtx {
 	start := time.Now()
 	rc := &reqCtx{k: k, ctx: r.Context(), it: k.currentIterator(), w: w, r: r, start: start}
 	st := pdk.NewState(k.bodyReader(r))
@@ -152,7 +152,7 @@ func (rc *reqCtx) logReq(timer bool) *errlog.Request {
 }
 
 // rewritePhase is Kong.rewrite: only global plugins run.
-func (k *Kong) rewritePhase(rc *reqCtx) {
+func (k *Runloop) rewritePhase(rc *reqCtx) {
 	st := rc.st
 	st.Acquire()
 	st.SetPhase(pdk.PhaseRewrite)
@@ -165,7 +165,7 @@ func (k *Kong) rewritePhase(rc *reqCtx) {
 }
 
 // accessPhase is Kong.access with runloop access.before/after.
-func (k *Kong) accessPhase(rc *reqCtx) {
+func (k *Runloop) accessPhase(rc *reqCtx) {
 	st := rc.st
 	st.Acquire()
 	st.Ctx["KONG_ACCESS_START"] = nowMS(time.Now())
@@ -212,7 +212,7 @@ func (k *Kong) accessPhase(rc *reqCtx) {
 
 // accessBefore routes the request and prepares the upstream variables.
 // Called with the state locked; false means Kong already answered.
-func (k *Kong) accessBefore(rc *reqCtx) bool {
+func (k *Runloop) accessBefore(rc *reqCtx) bool {
 	st := rc.st
 	st.Ctx["scheme"] = st.Scheme
 	st.Ctx["request_uri"] = st.RequestURI
@@ -269,7 +269,7 @@ func (k *Kong) accessBefore(rc *reqCtx) bool {
 // collectAndRunAccess is the collecting iterator: each plugin is collected
 // (its response/log handlers registered, buffered_proxying set for a
 // response handler) just before its access handler would run.
-func (k *Kong) collectAndRunAccess(rc *reqCtx) {
+func (k *Runloop) collectAndRunAccess(rc *reqCtx) {
 	st := rc.st
 	st.Acquire()
 	st.Ctx["delay_response"] = true
@@ -314,7 +314,7 @@ func (k *Kong) collectAndRunAccess(rc *reqCtx) {
 
 // accessAfter is runloop access.after: query string, balancer, Host
 // header, hop-by-hop headers. Called with the state locked.
-func (k *Kong) accessAfter(rc *reqCtx) bool {
+func (k *Runloop) accessAfter(rc *reqCtx) bool {
 	st := rc.st
 	if strings.HasSuffix(st.RequestURI, "?") || st.Args != "" {
 		st.UpstreamURI += "?" + st.Args
@@ -357,7 +357,7 @@ func (k *Kong) accessAfter(rc *reqCtx) bool {
 // bodyReader reads the client body the way nginx does: in memory up to
 // client_body_buffer_size, else the whole body goes to a temp file under
 // <prefix>/client_body_temp.
-func (k *Kong) bodyReader(r *http.Request) pdk.BodyReader {
+func (k *Runloop) bodyReader(r *http.Request) pdk.BodyReader {
 	return func() (*pdk.Body, error) {
 		limit := k.set.clientBodyBufferSize
 		data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
@@ -392,7 +392,7 @@ var bodyTempSeq atomic.Uint64
 
 // bodyTempFile creates the next nginx-style temp file
 // <prefix>/client_body_temp/0000000001.
-func (k *Kong) bodyTempFile() (*os.File, error) {
+func (k *Runloop) bodyTempFile() (*os.File, error) {
 	dir := filepath.Join(k.set.prefix, "client_body_temp")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)

@@ -1,4 +1,4 @@
-package kongsim
+package runloop
 
 import (
 	"encoding/json"
@@ -63,6 +63,10 @@ type Snapshot struct {
 	Plugins  []*Plugin
 	// WorkspaceID is the default workspace's id (ws_id of every entity).
 	WorkspaceID string
+	// Reloaded marks a whole configuration loaded at once (POST /config):
+	// Kong then rebuilds the plugins iterator whatever changed, so every
+	// plugin config gets a new __seq__ (and a new instance).
+	Reloaded bool
 }
 
 // ConfigSource supplies configuration snapshots: the control plane's store,

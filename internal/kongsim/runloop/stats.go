@@ -1,9 +1,8 @@
-package kongsim
+package runloop
 
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"sync"
 
 	"github.com/ai-proxy-hf/ai-proxy-hf/internal/kongsim/pdk"
@@ -38,7 +37,7 @@ func (r *recordStore) add(rec json.RawMessage) {
 
 // Records returns the log records kept so far, oldest first (at most the
 // last 10000).
-func (k *Kong) Records() []json.RawMessage {
+func (k *Runloop) Records() []json.RawMessage {
 	k.records.mu.Lock()
 	defer k.records.mu.Unlock()
 	return append([]json.RawMessage(nil), k.records.list...)
@@ -47,7 +46,7 @@ func (k *Kong) Records() []json.RawMessage {
 // WaitRecords waits until at least n records were produced since Start
 // and returns the kept ones. The log phase runs after the response, so a
 // test waits for it instead of sleeping.
-func (k *Kong) WaitRecords(ctx context.Context, n int) ([]json.RawMessage, error) {
+func (k *Runloop) WaitRecords(ctx context.Context, n int) ([]json.RawMessage, error) {
 	for {
 		k.records.mu.Lock()
 		total, ch := k.records.total, k.records.changed
@@ -77,8 +76,9 @@ type Stats struct {
 }
 
 // Stats returns the counters: PDK calls by method and phase, refused
-// calls, plugin instance starts/closes/resets/retries, server restarts.
-func (k *Kong) Stats() Stats {
+// calls, plugin instance starts/closes/resets/retries; PluginServerSpawn
+// is left for the plugin servers' supervisors to fill.
+func (k *Runloop) Stats() Stats {
 	s := Stats{
 		Requests:          k.counters.requests.Load(),
 		BufferedProxied:   k.counters.buffered.Load(),
@@ -94,41 +94,5 @@ func (k *Kong) Stats() Stats {
 			s.Plugins[name] = p.ext.Counters()
 		}
 	}
-	for name, sup := range k.supervisorByName {
-		s.PluginServerSpawn[name] = sup.Spawns()
-	}
 	return s
-}
-
-// adminHandler serves /kongsim/stats and /kongsim/records, and the Admin
-// API for everything else.
-func (k *Kong) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /kongsim/stats", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, k.Stats())
-	})
-	mux.HandleFunc("GET /kongsim/records", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, k.Records())
-	})
-	admin := k.opts.AdminHandler
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if admin == nil {
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = w.Write([]byte(`{"message":"Not found"}`))
-			return
-		}
-		admin.ServeHTTP(w, r)
-	})
-	return mux
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_, _ = w.Write(append(b, '\n'))
 }

@@ -1,4 +1,4 @@
-package kongsim
+package runloop
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 // log handlers of the collected plugins (or the global ones when access
 // never collected), in priority order. Bundled file-log runs inline; an
 // external plugin's log handler only schedules a timer with saved data.
-func (k *Kong) logPhase(rc *reqCtx) {
+func (k *Runloop) logPhase(rc *reqCtx) {
 	st := rc.st
 	end := time.Now()
 	st.Acquire()
@@ -112,7 +112,7 @@ func (rc *reqCtx) cleanup() {
 
 // serialize is kong.log.serialize() (kong/pdk/log.lua) for this request,
 // with the values plugins set through kong.log.set_serialize_value.
-func (k *Kong) serialize(rc *reqCtx, end time.Time) (map[string]any, error) {
+func (k *Runloop) serialize(rc *reqCtx, end time.Time) (map[string]any, error) {
 	st := rc.st
 	st.Acquire()
 	defer st.Release()
@@ -302,7 +302,7 @@ func validSerializeValue(v any, depth int) bool {
 
 // fileLog is the bundled file-log plugin: one cjson line per request,
 // appended with a single write.
-func (k *Kong) fileLog(rc *reqCtx, cfg *configured, root map[string]any) {
+func (k *Runloop) fileLog(rc *reqCtx, cfg *configured, root map[string]any) {
 	path, _ := cfg.lua["path"].(string)
 	reopen, _ := cfg.lua["reopen"].(bool)
 	if _, ok := cfg.lua["custom_fields_by_lua"]; ok {
@@ -346,7 +346,7 @@ func strerror(err error) string {
 }
 
 // writeAccessLog writes nginx's kong_log_format line.
-func (k *Kong) writeAccessLog(rc *reqCtx, end time.Time) {
+func (k *Runloop) writeAccessLog(rc *reqCtx, end time.Time) {
 	if k.accessLog == nil {
 		return
 	}

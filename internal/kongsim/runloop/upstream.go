@@ -1,4 +1,4 @@
-package kongsim
+package runloop
 
 import (
 	"context"
@@ -43,7 +43,7 @@ type timeouts struct {
 // transport returns the upstream transport for a TLS server name. Kong
 // pools upstream connections per (ip, port, SNI); nginx does not verify
 // the upstream certificate unless the service asks for it.
-func (k *Kong) transport(sni string) *http.Transport {
+func (k *Runloop) transport(sni string) *http.Transport {
 	k.transportsMu.Lock()
 	defer k.transportsMu.Unlock()
 	if t, ok := k.transports[sni]; ok {
@@ -132,7 +132,7 @@ func (u *upstreamCall) Close() error {
 // Kong's access.after: to $upstream_scheme://<balancer target>$upstream_uri
 // with Kong's proxy_set_header values, retrying connection failures up to
 // the service's retries.
-func (k *Kong) callUpstream(rc *reqCtx) (*upstreamCall, *upstreamErr) {
+func (k *Runloop) callUpstream(rc *reqCtx) (*upstreamCall, *upstreamErr) {
 	st := rc.st
 	st.Acquire()
 	if _, err := st.ReadBody(); err != nil {
@@ -214,7 +214,7 @@ func isConnectError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-func (k *Kong) tryUpstream(rc *reqCtx, method, scheme, addr, uri, hostHeader string, hdr http.Header, body *pdk.Body, to timeouts) (*upstreamCall, *upstreamErr) {
+func (k *Runloop) tryUpstream(rc *reqCtx, method, scheme, addr, uri, hostHeader string, hdr http.Header, body *pdk.Body, to timeouts) (*upstreamCall, *upstreamErr) {
 	ctx, cancel := context.WithCancel(context.WithValue(rc.ctx, timeoutsKey{}, to))
 	wd := newWatchdog(cancel)
 	trace := &httptrace.ClientTrace{
@@ -270,7 +270,7 @@ func isTimeout(err error) bool {
 
 // upstreamHeaders are the client request headers with Kong's
 // proxy_set_header values over them. Called with the state locked.
-func (k *Kong) upstreamHeaders(rc *reqCtx) http.Header {
+func (k *Runloop) upstreamHeaders(rc *reqCtx) http.Header {
 	st := rc.st
 	h := http.Header{}
 	skip := map[string]bool{"host": true, "content-length": true, "transfer-encoding": true, "connection": true,
@@ -359,7 +359,7 @@ func upstreamHeaderTable(h http.Header) map[string]any {
 // bufferedProxy is Kong.response: the subrequest reads the whole upstream
 // response, then the response handlers run, then the captured body (or
 // what a handler sent with exit) goes out.
-func (k *Kong) bufferedProxy(rc *reqCtx) {
+func (k *Runloop) bufferedProxy(rc *reqCtx) {
 	st := rc.st
 	rc.subrequest = true
 	k.counters.buffered.Add(1)
@@ -455,7 +455,7 @@ func ctxFloat(st *pdk.State, k string) float64 {
 // streamProxy is nginx's proxy_pass with Kong's plugins done: the status
 // and headers go out when the upstream sends them, then the body chunk by
 // chunk, flushed after every read.
-func (k *Kong) streamProxy(rc *reqCtx) {
+func (k *Runloop) streamProxy(rc *reqCtx) {
 	st := rc.st
 	k.counters.streamed.Add(1)
 	call, uerr := k.callUpstream(rc)
@@ -530,7 +530,7 @@ func (k *Kong) streamProxy(rc *reqCtx) {
 
 // headerFilter is runloop header_filter.before/after: Kong's own response
 // headers. Called with the state locked.
-func (k *Kong) headerFilter(rc *reqCtx) {
+func (k *Runloop) headerFilter(rc *reqCtx) {
 	st := rc.st
 	st.SetPhase(pdk.PhaseHeaderFilter)
 	en := k.set.enabledHeaders
@@ -593,7 +593,7 @@ func (k *Kong) headerFilter(rc *reqCtx) {
 
 // writeHeader sends the status line and headers. Called with the state
 // locked.
-func (k *Kong) writeHeader(rc *reqCtx) {
+func (k *Runloop) writeHeader(rc *reqCtx) {
 	st := rc.st
 	h := rc.w.Header()
 	for name, vals := range st.RespHeader.HTTP() {
@@ -617,7 +617,7 @@ func (k *Kong) writeHeader(rc *reqCtx) {
 }
 
 // writeResponse sends a response Kong produced or buffered.
-func (k *Kong) writeResponse(rc *reqCtx) {
+func (k *Runloop) writeResponse(rc *reqCtx) {
 	st := rc.st
 	st.Acquire()
 	if !st.Answered {

@@ -1,4 +1,4 @@
-package kongsim
+package runloop
 
 import (
 	"net"

@@ -1,4 +1,4 @@
-package kongsim
+package runloop
 
 import (
 	"bytes"
@@ -64,9 +64,13 @@ func sortPlugins(ps []*loadedPlugin) {
 }
 
 // buildIterator is PluginsIterator.new. Kong re-reads every plugin entity
-// when it rebuilds, so every config gets a new __seq__ then; the stand-in
-// rebuilds (and re-numbers) only when the plugin entities changed, as Kong
-// does when only routes or services change.
+// when it rebuilds, so every config gets a new __seq__ then
+// (plugins_iterator.lua:179-187). A POST /config always rebuilds: it
+// reaches the workers without hashes (config.lua:151 passes none to
+// load_into_cache_with_events), and a nil plugins hash never equals the
+// current one (handler.lua:719). Otherwise the stand-in rebuilds (and
+// re-numbers) only when the plugin entities changed, as Kong does when
+// only routes or services change.
 func buildIterator(s *Snapshot, loaded map[string]*loadedPlugin, enabled map[string]bool, prev *iterator, seq *atomic.Int64) *iterator {
 	it := &iterator{
 		snapshot: s,
@@ -75,7 +79,7 @@ func buildIterator(s *Snapshot, loaded map[string]*loadedPlugin, enabled map[str
 		globals:  map[string]*configured{},
 		byID:     map[string]*configured{},
 	}
-	reuse := prev != nil && samePlugins(prev.snapshot.Plugins, s.Plugins)
+	reuse := prev != nil && !s.Reloaded && samePlugins(prev.snapshot.Plugins, s.Plugins)
 	seen := map[string]bool{}
 	for _, p := range s.Plugins {
 		if !enabled[p.Name] {

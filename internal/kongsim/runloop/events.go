@@ -1,4 +1,4 @@
-package kongsim
+package runloop
 
 import (
 	"context"
@@ -24,7 +24,7 @@ const (
 
 // bridge answers the PDK calls of one event through the dispatcher.
 type bridge struct {
-	k      *Kong
+	k      *Runloop
 	st     *pdk.State
 	phase  pdk.Phase
 	plugin string
@@ -66,7 +66,7 @@ func (b *bridge) phaseName() string {
 
 // loud reports a call Kong refuses on the stand-in's stderr, on top of the
 // counters, so that no test can miss it.
-func (k *Kong) loud(st *pdk.State, kind, plugin, method, phase string, err error) {
+func (k *Runloop) loud(st *pdk.State, kind, plugin, method, phase string, err error) {
 	k.counters.violationsReported.Add(1)
 	fmt.Fprintf(k.stderr, "kongsim: %s: plugin %q called %s in phase %s: %v (request %s)\n", kind, plugin, method, phase, err, st.RequestID)
 }
@@ -178,7 +178,7 @@ func luaErrText(err error) string {
 
 // runLogTimer runs one plugin's log event in its own goroutine, as Kong's
 // ngx.timer.at(0) does, on the saved data.
-func (k *Kong) runLogTimer(rc *reqCtx, cfg *configured, saved *pdk.Saved) {
+func (k *Runloop) runLogTimer(rc *reqCtx, cfg *configured, saved *pdk.Saved) {
 	rc.st.Acquire()
 	tst := rc.st.TimerCopy(saved)
 	rc.st.Release()
