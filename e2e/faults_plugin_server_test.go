@@ -230,20 +230,17 @@ func TestFaultsHandlerSlowerThanPDKLimit(t *testing.T) {
 // TestFaultsLongUploadPastPDKLimit: the other face of Kong/kong#13210, a
 // long upload. A 128 MiB video body (max_request_body_size 0) takes the
 // plugin longer than the socket timeout (here 200 ms) to read, check and
-// edit through the PDK: that request is answered (on the PDK path Kong's
-// 500; through the relay, which never carries a body over the plugin
-// socket, the upstream gets it, and hfsim's job object, which echoes the
-// 128 MiB prompt, passes the relay's 64 MiB cap on a buffered answer: a 502
-// in the OpenAI shape), and the small requests sent on another route while
-// it is handled are served, by the same process.
+// edit through the PDK (the PDK path: logging on): that request is
+// answered (Kong's 500), and the small requests sent on another route
+// while it is handled are served, by the same process.
 func TestFaultsLongUploadPastPDKLimit(t *testing.T) {
 	needStandIn(t, "the stand-in's plugin socket timeout is shortened")
 	t.Parallel()
-	// An upstream that takes the whole upload (hfsim's default limit is
-	// 64 MiB): through the relay the body reaches it.
-	big := startHF(t, hfsim.Options{Token: hfToken, MaxBody: 256 << 20})
+	// Logging on keeps a buffered request on the PDK path, the one this
+	// test is about: through the relay (logging off) the body never
+	// crosses the plugin socket, so no handler runs long.
 	r := startRigTimeout(t, 200*time.Millisecond,
-		route{path: "/upload", config: conf(t, videoConfig(hfToken, videoModel, `"max_request_body_size":0`), "model.options.upstream_url", jsonString(big.URL()))},
+		route{path: "/upload", config: videoConfig(hfToken, videoModel, `"max_request_body_size":0,"logging":{"log_statistics":true}`)},
 		route{path: "/small", config: chatConf(t)},
 	)
 	r.eventually(t, "/small", 10*time.Second)
@@ -251,11 +248,11 @@ func TestFaultsLongUploadPastPDKLimit(t *testing.T) {
 	body := `{"prompt":"` + strings.Repeat("a", 128<<20) + `"}`
 	done := make(chan outcome, 1)
 	go func() { done <- r.sendBounded("/upload", body, id(t, "#upload"), clientDeadline) }()
-	var upload outcome
+	var big outcome
 	small := 0
 	for waiting := true; waiting; {
 		select {
-		case upload = <-done:
+		case big = <-done:
 			waiting = false
 		default:
 			o := r.sendBounded("/small", chatBody("meanwhile"), id(t, "#small"+strconv.Itoa(small)), clientDeadline)
@@ -263,8 +260,8 @@ func TestFaultsLongUploadPastPDKLimit(t *testing.T) {
 			small++
 		}
 	}
-	t.Logf("128 MiB upload: %v; %d small requests served meanwhile", upload, small)
-	requireAnsweredOrFailed(t, "the long upload", upload)
+	t.Logf("128 MiB upload: %v; %d small requests served meanwhile", big, small)
+	requireAnsweredOrFailed(t, "the long upload", big)
 	assert.GreaterOrEqual(t, small, 1)
 	newPID, newSpawns := pluginPID(t, r)
 	assert.Equal(t, pid, newPID, "the same process serves")
