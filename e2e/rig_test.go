@@ -201,6 +201,9 @@ func startRig(tb testing.TB, routes ...route) *rig {
 func startRigArgs(tb testing.TB, pluginArgs []string, routes ...route) *rig {
 	tb.Helper()
 	if external != nil {
+		if len(pluginArgs) > 0 {
+			needStandIn(tb, "starts the plugin server with "+strings.Join(pluginArgs, " "))
+		}
 		return startExternalRig(tb, routes...)
 	}
 	prefix := tb.TempDir()
