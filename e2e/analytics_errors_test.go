@@ -37,6 +37,7 @@ func requireErrorRecord(t *testing.T, p gjson.Result, res response, source strin
 // waitErrorLog waits for a line of the rig's error log holding all parts.
 func (r *rig) waitErrorLog(t *testing.T, parts ...string) string {
 	t.Helper()
+	r.needErrorLog(t)
 	var found string
 	require.Eventually(t, func() bool {
 		for _, l := range strings.Split(r.errlog.String(), "\n") {
@@ -173,6 +174,7 @@ func TestAnalyticsErrors(t *testing.T) {
 		rec := r.loggedRecord(t, h["X-E2E-Id"])
 		assert.NotContains(t, rec, "ai")
 		assert.EqualValues(t, 400, gjson.GetBytes(toJSONBytes(t, rec), "response.status").Int(), "Kong's record has the status")
+		r.needErrorLog(t)
 		assert.NotContains(t, r.errlog.String(), "must be: "+offModel, "no warn line: statistics off keeps the call budget")
 	})
 

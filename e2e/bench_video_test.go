@@ -26,6 +26,7 @@ const pluginServerName = "ai-proxy-hf"
 // (Kong's pluginserver supervisor), and how many times it was spawned.
 func pluginPID(tb testing.TB, r *rig) (pid, spawns int) {
 	tb.Helper()
+	needStandIn(tb, "the plugin server's pid and spawns are the stand-in's supervisor's")
 	sup := r.k.Supervisor(pluginServerName)
 	require.NotNil(tb, sup, "the stand-in supervises no %s pluginserver", pluginServerName)
 	pid = sup.PID()

@@ -4,4 +4,9 @@
 // real HTTP and real clients (the openai and @huggingface/inference npm
 // packages, see e2e/clients). Nothing here imports the plugin's own packages:
 // like Kong, the tests know the plugin only through its binary.
+//
+// With KONG_PROXY_URL, KONG_ADMIN_URL and HF_UPSTREAM_URL set, the same
+// tests run against that Kong instead (external_test.go): each rig pushes
+// its config with POST /config, and the tests that read the stand-in's
+// own counters skip (needStandIn).
 package e2e

@@ -249,24 +249,24 @@ func TestRelayStreamFigures(t *testing.T) {
 	var text string
 	require.Eventually(t, func() bool {
 		text = rr.metrics(t)
-		_, ok := metric(text, "kong_ai_llm_requests_total", lm)
+		_, ok := metric(text, "ai_llm_requests_total", lm)
 		return ok
 	}, 10*time.Second, 50*time.Millisecond, "the stream's figures reach /metrics when it ends")
-	n, _ := metric(text, "kong_ai_llm_requests_total", lm, provider)
+	n, _ := metric(text, "ai_llm_requests_total", lm, provider)
 	assert.Equal(t, 1.0, n)
-	got, ok := metric(text, "kong_ai_llm_tokens_total", lm, `token_type="completion_tokens"`)
+	got, ok := metric(text, "ai_llm_tokens_total", lm, `token_type="completion_tokens"`)
 	assert.True(t, ok)
 	assert.Equal(t, completion, got)
-	got, _ = metric(text, "kong_ai_llm_tokens_total", lm, `token_type="prompt_tokens"`)
+	got, _ = metric(text, "ai_llm_tokens_total", lm, `token_type="prompt_tokens"`)
 	assert.Equal(t, prompt, got)
-	got, _ = metric(text, "kong_ai_llm_tokens_total", lm, `token_type="total_tokens"`)
+	got, _ = metric(text, "ai_llm_tokens_total", lm, `token_type="total_tokens"`)
 	assert.Equal(t, prompt+completion, got)
-	cost, _ := metric(text, "kong_ai_llm_cost_total", lm)
+	cost, _ := metric(text, "ai_llm_cost_total", lm)
 	assert.InDelta(t, (prompt*1000+completion*2000)/1e6, cost, 1e-9, "Kong's cost rule")
-	ttft, ok := metric(text, "kong_ai_llm_time_to_first_token_ms_count", lm)
+	ttft, ok := metric(text, "ai_llm_time_to_first_token_ms_count", lm)
 	assert.True(t, ok)
 	assert.Equal(t, 1.0, ttft)
-	lat, _ := metric(text, "kong_ai_llm_provider_latency_ms_count", lm)
+	lat, _ := metric(text, "ai_llm_provider_latency_ms_count", lm)
 	assert.Equal(t, 1.0, lat)
 	_, ok = metric(text, "go_goroutines")
 	assert.True(t, ok, "Go runtime metrics are served too")
@@ -334,5 +334,23 @@ func TestRelayLoopbackOnly(t *testing.T) {
 		cancel()
 		require.Error(t, err, "%v: the server must not start", args)
 		assert.Contains(t, string(out), "not a loopback address", "%v: %s", args, out)
+	}
+}
+
+// TestRelayTimeoutUnderKongs: with -relay-timeout under the service's
+// read_timeout, the relay, not Kong, answers an upstream slower than both:
+// a 504 in the OpenAI shape, buffered or streamed (with the relay's default
+// of 60 s a shorter read_timeout gives Kong's own 504 page:
+// textgen_faults_test.go).
+func TestRelayTimeoutUnderKongs(t *testing.T) {
+	t.Parallel()
+	r := startRigArgs(t, []string{"-relay-timeout", "300ms"}, route{path: "/slow", config: chatConf(t), readTimeoutMS: 2000})
+	for _, stream := range []bool{false, true} {
+		body := chatBody("slow")
+		if stream {
+			body = withStream(body)
+		}
+		res := r.send(t, "/slow", body, with(id(t, strconv.FormatBool(stream)), "X-Hfsim-Fault", hfsim.FaultSlowFirstByte, "X-Hfsim-First-Byte-Delay", "3s"))
+		requireOpenAIErrorShape(t, res, http.StatusGatewayTimeout, "server_error", "upstream_timeout")
 	}
 }

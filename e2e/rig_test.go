@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -52,6 +53,11 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	var err error
+	if external, err = externalFromEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	dir, err := os.MkdirTemp("", "ai-proxy-hf-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -64,6 +70,17 @@ func runMain(m *testing.M) int {
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the plugin:", err)
 		return 1
+	}
+	if external != nil {
+		// The router is the hfsim Kong's plugin server was pointed at.
+		// Rigs are serialized in this mode; the waiting tests must not
+		// hold the -parallel slots the running rig's subtests need.
+		router, routerURL = hfsim.Remote(external.upstreamURL), external.upstreamURL
+		flag.Parse()
+		_ = flag.Set("test.parallel", "1000")
+		fmt.Fprintf(os.Stderr, "e2e: external Kong: proxy %s, admin %s, router %s, file-log in %s\n",
+			external.proxyURL, external.adminURL, external.upstreamURL, external.fileLogDir)
+		return afterSuite(m.Run())
 	}
 	router = hfsim.New(hfsim.Options{Token: hfToken})
 	routerURL, err = router.Start("127.0.0.1:0")
@@ -78,12 +95,14 @@ func runMain(m *testing.M) int {
 	return afterSuite(m.Run())
 }
 
-// rig is one running Kong stand-in with the plugin, configured by a kong.yaml.
+// rig is one Kong with the plugin, configured by a kong.yaml: a stand-in
+// of its own, or the external Kong (external_test.go) with the rig's
+// config pushed to it.
 type rig struct {
-	k       *kongsim.Kong
+	k       gateway
 	prefix  string
 	logPath string
-	errlog  *syncBuffer
+	errlog  logText
 	stderr  *syncBuffer
 }
 
@@ -137,6 +156,12 @@ type route struct {
 // default target: the plugin sets the real one), one route per entry with
 // the plugin on it, and the bundled file-log writing every record to logPath.
 func kongYAML(logPath string, routes ...route) string {
+	return kongYAMLWith(logPath, "", routes...)
+}
+
+// kongYAMLWith is kongYAML with more services (YAML list items) after the
+// test's own.
+func kongYAMLWith(logPath, moreServices string, routes ...route) string {
 	var b strings.Builder
 	writeRoute := func(i int, r route) {
 		fmt.Fprintf(&b, "  - name: r%d\n    paths: [%q]\n    strip_path: true\n", i, r.path)
@@ -156,6 +181,7 @@ func kongYAML(logPath string, routes ...route) string {
 			writeRoute(i, r)
 		}
 	}
+	b.WriteString(moreServices)
 	fmt.Fprintf(&b, "plugins:\n- name: file-log\n  config:\n    path: %s\n", logPath)
 	return b.String()
 }
@@ -170,17 +196,25 @@ func startRig(tb testing.TB, routes ...route) *rig {
 }
 
 // startRigArgs is startRig with extra arguments on the plugin server's
-// start command (for example -metrics-listen).
+// start command (for example -metrics-listen); an external Kong runs its
+// plugin server as it was started, so they are not given there.
 func startRigArgs(tb testing.TB, pluginArgs []string, routes ...route) *rig {
 	tb.Helper()
+	if external != nil {
+		if len(pluginArgs) > 0 {
+			needStandIn(tb, "starts the plugin server with "+strings.Join(pluginArgs, " "))
+		}
+		return startExternalRig(tb, routes...)
+	}
 	prefix := tb.TempDir()
-	r := &rig{prefix: prefix, logPath: filepath.Join(prefix, "file-log.jsonl"), errlog: &syncBuffer{}, stderr: &syncBuffer{}}
+	errlog := &syncBuffer{}
+	r := &rig{prefix: prefix, logPath: filepath.Join(prefix, "file-log.jsonl"), errlog: errlog, stderr: &syncBuffer{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	k, err := kongsim.Start(ctx, kongsim.Options{
 		Environ:         kongEnv(prefix, pluginArgs...),
 		Declarative:     []byte(kongYAML(r.logPath, routes...)),
-		ErrorLog:        r.errlog,
+		ErrorLog:        errlog,
 		Stderr:          r.stderr,
 		PluginTimeout:   20 * time.Second,
 		MaxEventRetries: 3,
@@ -340,6 +374,7 @@ func (r *rig) memRecords(t *testing.T, n int) []map[string]any {
 // by phase, as the stand-in counted them (log record "kongsim.pdk_calls").
 func pdkCalls(t *testing.T, rec map[string]any) map[string]map[string]int {
 	t.Helper()
+	needStandIn(t, "PDK calls per request are counted by the stand-in (kongsim.pdk_calls)")
 	ks, ok := rec["kongsim"].(map[string]any)
 	require.True(t, ok, "no kongsim section in the record: %v", rec)
 	raw, err := json.Marshal(ks["pdk_calls"])
@@ -352,13 +387,7 @@ func pdkCalls(t *testing.T, rec map[string]any) map[string]map[string]int {
 // upstreamRequests returns what the fake upstream received for requests
 // carrying the given X-E2E-Id header value.
 func upstreamRequests(srv *hfsim.Server, id string) []hfsim.Request {
-	var out []hfsim.Request
-	for _, r := range srv.Requests() {
-		if r.Header.Get("X-E2E-Id") == id {
-			out = append(out, r)
-		}
-	}
-	return out
+	return srv.RequestsWith("X-E2E-Id", id)
 }
 
 // keep adds bytes a client or operator saw to the transcript.

@@ -71,6 +71,15 @@ func TestTextgenFaults(t *testing.T) {
 		hfsim.FaultSlowFirstByte: {status: 200, check: func(t *testing.T, res response, _ error) {
 			assert.Equal(t, hfsim.Reply("fault?"), gjson.GetBytes(res.body, "choices.0.message.content").String())
 		}},
+		// Transport faults, bounded to a fraction of a second here (the
+		// faults_*_test.go files run them long): a trickled head is just
+		// slow; a body that never ends is cut by hfsim, as stream_cut.
+		hfsim.FaultSlowHeaders: {status: 200, check: func(t *testing.T, res response, _ error) {
+			assert.Equal(t, hfsim.Reply("fault?"), gjson.GetBytes(res.body, "choices.0.message.content").String())
+		}},
+		// Cut by hfsim after X-Hfsim-Trickle-For, like stream_cut: the
+		// relay's read fails before it answered, a 502 in the OpenAI shape.
+		hfsim.FaultEndless: {status: 502, typ: "server_error", code: "upstream_incomplete", msg: "*"},
 		hfsim.FaultHuge: {status: 200, check: func(t *testing.T, res response, _ error) {
 			assert.Len(t, res.body, 3<<20)
 			assert.True(t, gjson.ValidBytes(res.body))
@@ -85,6 +94,17 @@ func TestTextgenFaults(t *testing.T) {
 		hfsim.FaultWrongShape:    {status: 200, passthrough: true},
 		hfsim.FaultSlowFirstByte: {status: 200, passthrough: true},
 		hfsim.FaultHuge:          {status: 200, passthrough: true},
+		hfsim.FaultSlowHeaders:   {status: 200, passthrough: true},
+		// hfsim cuts the never-ending body after X-Hfsim-Trickle-For:
+		// the relay ends the stream with an error event, cleanly.
+		hfsim.FaultEndless: {status: 200, check: func(t *testing.T, res response, readErr error) {
+			assert.NoError(t, readErr, "the relay ends the stream cleanly")
+			assert.Contains(t, string(res.body), hfsim.EndlessEvent)
+			assert.NotContains(t, string(res.body), "[DONE]")
+			data := dataEvents(sseEvents(t, res.body))
+			require.NotEmpty(t, data)
+			assert.Equal(t, "server_error", gjson.Get(data[len(data)-1], "error.type").String(), "%s", data[len(data)-1])
+		}},
 		hfsim.FaultStreamError: {status: 200, check: func(t *testing.T, res response, _ error) {
 			data := dataEvents(sseEvents(t, res.body))
 			require.Len(t, data, 3, "%s", res.body)
@@ -134,9 +154,11 @@ func TestTextgenFaults(t *testing.T) {
 					h["X-Hfsim-First-Byte-Delay"] = "50ms"
 				case hfsim.FaultHuge:
 					h["X-Hfsim-Size"] = "3145728"
+				case hfsim.FaultSlowHeaders, hfsim.FaultEndless:
+					h["X-Hfsim-Trickle-Interval"], h["X-Hfsim-Trickle-For"] = "2ms", "200ms"
 				}
 				res, readErr := r.sendLoose(t, "/f-chat", body, h)
-				if mode != hfsim.FaultStreamCut {
+				if mode != hfsim.FaultStreamCut && (mode != hfsim.FaultEndless || !stream) {
 					require.NoError(t, readErr)
 				}
 				checkFault(t, res, readErr, want)

@@ -283,10 +283,17 @@ type dockerfile struct {
 func loadDockerfile(t *testing.T) dockerfile {
 	t.Helper()
 	d := dockerfile{env: map[string]string{}}
+	// ARGs before the first FROM parameterize the FROM lines: their
+	// defaults are what a plain docker build uses.
+	args := map[string]string{}
 	for _, in := range parseDockerfile(string(readFile(t, "kong/Dockerfile"))) {
 		switch in.Cmd {
+		case "ARG":
+			if k, v, ok := strings.Cut(in.Args, "="); ok && len(d.stages) == 0 {
+				args[k] = v
+			}
 		case "FROM":
-			w, _ := shellWords(in.Args)
+			w, _ := shellWords(os.Expand(in.Args, func(k string) string { return args[k] }))
 			alias := ""
 			if len(w) == 3 && strings.EqualFold(w[1], "AS") {
 				alias = w[2]

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"time"
 
 	"github.com/Kong/go-pdk/server"
 
@@ -46,6 +47,7 @@ const (
 	envRelay       = "AI_PROXY_HF_RELAY"        // "off": no relay, every request on the PDK path
 	envRelayListen = "AI_PROXY_HF_RELAY_LISTEN" // loopback host:port, default 127.0.0.1:0 (a free port)
 	envMetrics     = "AI_PROXY_HF_METRICS_LISTEN"
+	envTimeout     = "AI_PROXY_HF_RELAY_TIMEOUT" // Go duration: the relay's wait for an upstream status line and between stream reads
 )
 
 // go-pdk parses flag.CommandLine itself in StartServer: the relay's flags
@@ -54,6 +56,7 @@ func init() {
 	flag.String("relay-listen", "", "loopback host:port of the relay (env "+envRelayListen+"; default 127.0.0.1:0)")
 	flag.String("metrics-listen", "", "loopback host:port of /metrics and /debug/pprof (env "+envMetrics+"; default off)")
 	flag.Bool("no-relay", false, "serve every request on the PDK path, without the relay (env "+envRelay+"=off)")
+	flag.Duration("relay-timeout", 0, "the relay's upstream timeout (env "+envTimeout+"; default 60s)")
 }
 
 // startServer starts the relay and the metrics listener, then go-pdk's
@@ -61,7 +64,7 @@ func init() {
 func startServer(o options) error {
 	if !o.noRelay {
 		reg := relay.NewRegistry()
-		r := relay.New(relay.Options{Metrics: relay.NewMetrics(reg)})
+		r := relay.New(relay.Options{Metrics: relay.NewMetrics(reg), HeaderTimeout: o.relayTimeout, IdleTimeout: o.relayTimeout})
 		if err := r.Listen(o.relayListen); err != nil {
 			return err
 		}
@@ -83,6 +86,7 @@ type options struct {
 	kongPrefix                  string
 	relayListen, metricsListen  string
 	noRelay                     bool
+	relayTimeout                time.Duration
 }
 
 // run handles -dump, -version, -help and -fields, and otherwise starts the
@@ -99,6 +103,7 @@ func run(args []string, stdout, stderr io.Writer, serve func(options) error) int
 	fs.StringVar(&o.relayListen, "relay-listen", envOr(envRelayListen, "127.0.0.1:0"), "loopback host:port of the relay that carries streams and, with logging off, every request")
 	fs.StringVar(&o.metricsListen, "metrics-listen", os.Getenv(envMetrics), "loopback host:port of /metrics (Prometheus) and /debug/pprof; empty: off")
 	fs.BoolVar(&o.noRelay, "no-relay", os.Getenv(envRelay) == "off", "no relay: every request on the PDK path (streams then pass through untranslated)")
+	fs.DurationVar(&o.relayTimeout, "relay-timeout", envDuration(envTimeout), "the relay's wait for an upstream's status line and between two reads of a stream (0: 60s); keep it under the services' read_timeout so that the relay, not Kong, answers a slow upstream")
 	fs.Usage = func() { usage(fs, stderr) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -136,6 +141,13 @@ func run(args []string, stdout, stderr io.Writer, serve func(options) error) int
 		return 1
 	}
 	return 0
+}
+
+// envDuration reads a Go duration from the environment; 0 when unset or
+// malformed (the relay's default then applies).
+func envDuration(name string) time.Duration {
+	d, _ := time.ParseDuration(os.Getenv(name))
+	return d
 }
 
 func envOr(name, def string) string {

@@ -40,7 +40,7 @@ func Faults() []string {
 	for k := range faultWriters {
 		out = append(out, k)
 	}
-	out = append(out, FaultSlowFirstByte, FaultStreamError, FaultStreamCut, FaultBadJSON, FaultHuge, FaultReset)
+	out = append(out, FaultSlowFirstByte, FaultStreamError, FaultStreamCut, FaultBadJSON, FaultHuge, FaultReset, FaultSlowHeaders, FaultEndless)
 	sort.Strings(out)
 	return out
 }
@@ -68,7 +68,7 @@ func knownFault(f string) bool {
 		return true
 	}
 	switch f {
-	case FaultSlowFirstByte, FaultStreamError, FaultStreamCut, FaultBadJSON, FaultHuge, FaultReset:
+	case FaultSlowFirstByte, FaultStreamError, FaultStreamCut, FaultBadJSON, FaultHuge, FaultReset, FaultSlowHeaders, FaultEndless:
 		return true
 	}
 	return false
@@ -207,6 +207,12 @@ func (c *call) applyFault() bool {
 	switch c.fault {
 	case FaultReset:
 		c.reset()
+		return true
+	case FaultSlowHeaders:
+		c.slowHeaders()
+		return true
+	case FaultEndless:
+		c.endless()
 		return true
 	case FaultSlowFirstByte:
 		d := c.s.opts.FirstByteDelay

@@ -39,7 +39,7 @@ func TestFaultAnswers(t *testing.T) {
 		{FaultHTML500, "text/html", BodyHTML500, 500, nil},
 		{FaultWrongShape, "application/json", `{"foo":1}`, 200, nil},
 		{FaultStreamError, "application/json", BodyGenerationErr, 424, nil},
-		{"no_such_mode", "application/json", `{"error":"hfsim: unknown fault mode \"no_such_mode\"; known: bad_json,credits,html500,huge,loading,model_not_supported,overloaded,permission,ratelimit,reset,slow_first_byte,stream_cut,stream_error,template_error,timeout,validation,wrong_shape"}`, 400, nil},
+		{"no_such_mode", "application/json", `{"error":"hfsim: unknown fault mode \"no_such_mode\"; known: bad_json,credits,endless,html500,huge,loading,model_not_supported,overloaded,permission,ratelimit,reset,slow_first_byte,slow_headers,stream_cut,stream_error,template_error,timeout,validation,wrong_shape"}`, 400, nil},
 	}
 	s, url := startServer(t, Options{Token: testToken})
 	for _, tc := range cases {
@@ -61,8 +61,8 @@ func TestFaultAnswers(t *testing.T) {
 }
 
 func TestFaultsListIsComplete(t *testing.T) {
-	assert.Equal(t, []string{"bad_json", "credits", "html500", "huge", "loading", "model_not_supported", "overloaded",
-		"permission", "ratelimit", "reset", "slow_first_byte", "stream_cut", "stream_error", "template_error",
+	assert.Equal(t, []string{"bad_json", "credits", "endless", "html500", "huge", "loading", "model_not_supported", "overloaded",
+		"permission", "ratelimit", "reset", "slow_first_byte", "slow_headers", "stream_cut", "stream_error", "template_error",
 		"timeout", "validation", "wrong_shape"}, Faults())
 	for _, f := range Faults() {
 		assert.True(t, knownFault(f), f)

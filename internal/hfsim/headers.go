@@ -34,6 +34,8 @@ func (c *call) checkTestHeaders() bool {
 	for _, err := range []error{
 		check(headerDelay, isDuration, "a Go duration such as 50ms"),
 		check(headerFBDelay, isDuration, "a Go duration such as 2s"),
+		check(headerTrickleInterval, isDuration, "a Go duration such as 100ms"),
+		check(headerTrickleFor, isDuration, "a Go duration such as 5s"),
 		check(headerSize, isPositive, "a positive byte count"),
 		check(headerDim, isPositive, "a positive dimension"),
 		check(headerStyle, oneOf(string(StyleTGI), string(StyleOpenAI)), "tgi or openai"),

@@ -91,6 +91,8 @@ type Server struct {
 
 	srv *http.Server
 	ln  net.Listener
+	// remote is the base URL of the hfsim a Remote server stands for.
+	remote string
 }
 
 // Request is one recorded request.
@@ -140,6 +142,9 @@ func New(opts Options) *Server {
 
 // Requests returns a copy of every request recorded since the last Reset.
 func (s *Server) Requests() []Request {
+	if s.remote != "" {
+		return s.fetch(nil)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Request, len(s.requests))
@@ -186,6 +191,9 @@ func (s *Server) Start(addr string) (string, error) {
 
 // URL is the base URL of a started server ("" before Start).
 func (s *Server) URL() string {
+	if s.remote != "" {
+		return s.remote
+	}
 	if s.ln == nil {
 		return ""
 	}
@@ -218,6 +226,9 @@ type call struct {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.serveRecorder(w, r) {
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, s.opts.MaxBody+1))
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, fmt.Sprintf("reading body: %v", err))

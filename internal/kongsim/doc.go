@@ -1,11 +1,19 @@
-// Package kongsim is the data plane of the Kong Gateway stand-in: it runs
-// external plugin servers the way Kong 3.x does (query command, start
-// command, ProtoBuf:1 over a unix socket), routes requests, runs the
-// plugins' phases with Kong's PDK semantics and proxies to the upstream,
-// buffered or streamed, then runs the log phase. The control plane (kong.conf
-// loading, schema validation, the store, kong.yaml, the Admin API) lives in
-// the sibling packages kongconf, kongschema, store, declarative and admin;
-// this package wires them together.
+// Package kongsim is the Kong Gateway stand-in. It runs external plugin
+// servers the way Kong 3.x does (query command, start command, ProtoBuf:1
+// over a unix socket), routes requests, runs the plugins' phases with
+// Kong's PDK semantics and proxies to the upstream, buffered or streamed,
+// then runs the log phase. Its layout follows Kong's source:
+//
+//   - runloop: the proxying path (kong/runloop, kong/init.lua's phases):
+//     router, plugins iterator, phases and events, upstream call, log
+//     phase and file-log, counters and records. Entry point runloop.New.
+//   - controlplane: the control plane (kong/db, kong/api): schemas in a
+//     registry (kongschema), the store (store), kong.yaml (declarative),
+//     the Admin API with POST /config (admin). Entry point
+//     controlplane.New.
+//   - this package: the lifecycle around them (kong.conf through
+//     kongconf, logs, plugin server processes, listeners). Entry point
+//     Start.
 //
 // API:
 //
@@ -22,7 +30,7 @@
 //	ConfigSource / StaticConfig / Snapshot{Services, Routes, Plugins}
 //	    a configuration without the control plane (tests)
 //
-// Subpackages: pluginserver (dump, process supervision, RPC client,
+// Other subpackages: pluginserver (dump, process supervision, RPC client,
 // instance bookkeeping: kong/runloop/plugin_servers), pdk (the PDK methods
 // of the proto with Kong's phase checks and value conversions), errlog
 // (nginx error.log lines), luajson (lua-cjson encoding).
@@ -34,7 +42,9 @@
 //     parts)/Priority (integer)/Phases checked with Kong's messages; the
 //     start command as "exec <cmd>" with stderr merged, each output line
 //     logged at info as "[<name>:<pid>] <line>", respawned at most once a
-//     second, not after exit status 127; SIGTERM on stop.
+//     second whatever the exit (status 127 is logged as "command not
+//     found" and respawned too: process.lua:169-172 breaks only the
+//     inner loop); SIGTERM on stop.
 //   - RPC: 4-byte little-endian frames, sequence numbers msg_id+1 checked
 //     on the reply, lazy CmdStartInstance with the config (defaults
 //     applied, nulls left out, cjson-encoded with "\/") plus route_id,
@@ -82,6 +92,10 @@
 //     keys; the bundled file-log plugin (config.path, reopen) appends one
 //     cjson line per request, plus "kongsim": {"pdk_calls": ...} unless
 //     Options.NoPDKCallsInLog; plugins' kong.log.serialize never has it.
+//   - POST /config (admin): the DB-less reload of kong/api/routes/config.lua
+//     (JSON, "config" string or raw YAML body; flatten_errors, check_hash),
+//     live for the next request; the e2e suite's external-Kong mode uses
+//     it against the stand-in and against real Kong alike.
 //
 // Knowingly not reproduced: TLS listeners, HTTP/2, gRPC, websockets,
 // regex route paths (and so uri captures), header-based routing,
@@ -89,4 +103,7 @@
 // fails), Kong's other bundled plugins, file-log's custom_fields_by_lua,
 // nginx's Connection/Keep-Alive response headers and chunking choices,
 // multiple workers (one worker's view: one instance table, one pool).
+//
+// Where the stand-in and Kong may differ, with Kong's source lines for
+// each behaviour the plugin relies on: README.md in this directory.
 package kongsim

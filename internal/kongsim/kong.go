@@ -2,21 +2,22 @@ package kongsim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ai-proxy-hf/ai-proxy-hf/internal/kongsim/controlplane"
 	"github.com/ai-proxy-hf/ai-proxy-hf/internal/kongsim/errlog"
 	"github.com/ai-proxy-hf/ai-proxy-hf/internal/kongsim/pdk"
 	"github.com/ai-proxy-hf/ai-proxy-hf/internal/kongsim/pluginserver"
+	"github.com/ai-proxy-hf/ai-proxy-hf/internal/kongsim/runloop"
 )
 
 // DefaultKongVersion is the Kong release the stand-in answers as (Server
@@ -62,48 +63,44 @@ type Options struct {
 	NoPDKCallsInLog bool
 	// KongVersion is the version in Server/Via ("3.9.1").
 	KongVersion string
-	// AdminHandler serves the Admin API next to /kongsim/stats (set by the
-	// control plane adapter when Config is nil).
+	// AdminHandler serves the Admin API next to /kongsim/stats (the
+	// control plane's when Config is nil).
 	AdminHandler http.Handler
 }
 
-// Kong is a running stand-in.
+// The configuration types of the proxying path (package runloop).
+type (
+	Snapshot     = runloop.Snapshot
+	Service      = runloop.Service
+	Route        = runloop.Route
+	Plugin       = runloop.Plugin
+	ConfigSource = runloop.ConfigSource
+	StaticConfig = runloop.StaticConfig
+	Stats        = runloop.Stats
+)
+
+// NewStaticConfig returns a source holding s.
+func NewStaticConfig(s *Snapshot) *StaticConfig { return runloop.NewStaticConfig(s) }
+
+// Kong is a running stand-in: the lifecycle (kong.conf, logs, plugin
+// server processes, listeners) around the proxying path (package runloop)
+// and the control plane (package controlplane).
 type Kong struct {
 	opts   Options
 	set    *settings
 	errlog *errlog.Log
 	stderr io.Writer
-	pdk    *pdk.Dispatcher
+	rl     *runloop.Runloop
 
-	plugins          map[string]*loadedPlugin
 	supervisors      []*pluginserver.Supervisor
 	supervisorByName map[string]*pluginserver.Supervisor
-	config           ConfigSource
-	it               atomic.Pointer[iterator]
-	itMu             sync.Mutex
-	seq              atomic.Int64
 
 	proxySrv, adminSrv   *http.Server
 	proxyAddr, adminAddr string
 
-	transportsMu sync.Mutex
-	transports   map[string]*http.Transport
-
-	fileLogMu  sync.Mutex
-	fileLogFDs map[string]*os.File
-
-	accessLog   io.Writer
-	accessLogMu sync.Mutex
-	closers     []io.Closer
-
-	records  *recordStore
-	counters counters
-	timers   sync.WaitGroup
-	closed   atomic.Bool
-}
-
-type counters struct {
-	requests, conns, buffered, streamed, bodiesSpooled, violationsReported atomic.Uint64
+	accessLog io.Writer
+	closers   []io.Closer
+	closed    atomic.Bool
 }
 
 // Start loads the configuration, queries and starts the plugin servers,
@@ -127,11 +124,7 @@ func Start(ctx context.Context, o Options) (*Kong, error) {
 	}
 	k := &Kong{
 		opts: o, set: set, stderr: o.Stderr,
-		plugins:          map[string]*loadedPlugin{},
 		supervisorByName: map[string]*pluginserver.Supervisor{},
-		transports:       map[string]*http.Transport{},
-		fileLogFDs:       map[string]*os.File{},
-		records:          newRecordStore(10000),
 	}
 	if k.stderr == nil {
 		k.stderr = os.Stderr
@@ -139,7 +132,7 @@ func Start(ctx context.Context, o Options) (*Kong, error) {
 	if err := k.openLogs(); err != nil {
 		return nil, err
 	}
-	k.pdk = pdk.NewDispatcher(pdk.Config{
+	dispatcher := pdk.NewDispatcher(pdk.Config{
 		NodeID:           set.nodeID,
 		TrustedIPs:       set.trustedIPs,
 		ErrorDefaultType: set.errorDefaultType,
@@ -149,7 +142,13 @@ func Start(ctx context.Context, o Options) (*Kong, error) {
 			k.errlog.Write(level, req, msg)
 		},
 	})
-	if err := k.loadPlugins(ctx); err != nil {
+	k.rl = runloop.New(runloop.Config{
+		Prefix: set.prefix, ClientBodyBufferSize: set.clientBodyBufferSize, ErrorDefaultType: set.errorDefaultType,
+		EnabledHeaders: set.enabledHeaders, UpstreamHeaders: set.upstreamHeaders, Enabled: set.enabled,
+		KongVersion: o.KongVersion, PluginTimeout: o.PluginTimeout, MaxEventRetries: o.MaxEventRetries,
+		NoPDKCallsInLog: o.NoPDKCallsInLog, ErrorLog: k.errlog, AccessLog: k.accessLog, Stderr: k.stderr, PDK: dispatcher,
+	})
+	if err := k.rl.LoadPlugins(ctx, set.servers); err != nil {
 		k.Close()
 		return nil, err
 	}
@@ -211,31 +210,6 @@ func openLogFile(path string) (io.Writer, error) {
 	return f, nil
 }
 
-// loadPlugins is load_external_plugins_info plus the bundled file-log.
-func (k *Kong) loadPlugins(ctx context.Context) error {
-	k.plugins["file-log"] = &loadedPlugin{name: "file-log", priority: 9, phases: map[string]bool{"log": true}}
-	if len(k.set.servers) == 0 {
-		return nil
-	}
-	k.errlog.Printf(errlog.Notice, "[kong] process.lua:91 [pluginserver] loading external plugins info")
-	for _, srv := range k.set.servers {
-		info, err := pluginserver.Query(ctx, srv, k.stderr)
-		if err != nil {
-			return fmt.Errorf("failed loading external plugins: %w", err)
-		}
-		client := pluginserver.NewClient(srv.Socket, pluginserver.ClientOptions{Timeout: k.opts.PluginTimeout})
-		ext := pluginserver.NewPlugin(info, client)
-		ext.MaxRetries = k.opts.MaxEventRetries
-		phases := map[string]bool{}
-		for _, p := range info.Phases {
-			phases[p] = true
-		}
-		k.plugins[info.Name] = &loadedPlugin{name: info.Name, priority: info.Priority, phases: phases, ext: ext}
-	}
-	k.errlog.Printf(errlog.Notice, "[kong] process.lua:102 [pluginserver] loaded #%d external plugins info", len(k.set.servers))
-	return nil
-}
-
 // startPluginServers is start_pluginservers, plus the optional wait.
 func (k *Kong) startPluginServers(ctx context.Context) error {
 	type pending struct {
@@ -267,42 +241,24 @@ func (k *Kong) startPluginServers(ctx context.Context) error {
 	return nil
 }
 
-// loadConfig builds the first plugins iterator and follows changes.
-func (k *Kong) loadConfig(ctx context.Context) error {
+// loadConfig hands the proxying path its configuration: the control
+// plane's store (declarative_config loaded, the Admin API over it) unless
+// Options.Config supplies one.
+func (k *Kong) loadConfig(_ context.Context) error {
 	src := k.opts.Config
 	if src == nil {
-		var err error
-		src, err = k.controlPlane(ctx)
+		cp, err := controlplane.New(controlplane.Config{
+			Enabled: k.set.enabled, Loaded: k.rl.Loaded(), Environ: k.opts.Environ,
+			Declarative: k.opts.Declarative, DeclarativePath: k.set.declarative,
+			KongVersion: k.opts.KongVersion, NodeID: k.set.nodeID, WorkspaceID: k.set.workspaceID,
+		})
 		if err != nil {
 			return err
 		}
+		src, k.opts.AdminHandler = cp.Source(), cp.Handler()
 	}
-	k.config = src
-	k.rebuild(src.Current())
-	if it := k.it.Load(); it.err != nil {
-		return fmt.Errorf("building the plugins iterator: %w", it.err)
-	}
-	src.OnChange(k.rebuild)
-	return nil
+	return k.rl.Follow(src)
 }
-
-// rebuild installs the router and plugins iterator of a new snapshot. A
-// snapshot Kong would refuse keeps the previous iterator, as Kong keeps
-// its old one when a rebuild fails.
-func (k *Kong) rebuild(s *Snapshot) {
-	k.itMu.Lock()
-	defer k.itMu.Unlock()
-	it := buildIterator(s, k.plugins, k.set.enabled, k.it.Load(), &k.seq)
-	if it.err != nil {
-		k.errlog.Printf(errlog.Err, "[kong] handler.lua:566 could not rebuild plugins iterator: %v", it.err)
-		if k.it.Load() != nil {
-			return
-		}
-	}
-	k.it.Store(it)
-}
-
-func (k *Kong) currentIterator() *iterator { return k.it.Load() }
 
 // loopbackOnly refuses an address the stand-in must not bind: it serves
 // on loopback only (kong.conf's listeners are already mapped there).
@@ -326,7 +282,7 @@ func (k *Kong) listen() error {
 		proxy = k.set.proxyAddr
 	}
 	var err error
-	if k.proxySrv, k.proxyAddr, err = serveLoopback(proxy, "proxy_listen", k); err != nil {
+	if k.proxySrv, k.proxyAddr, err = serveLoopback(proxy, "proxy_listen", k.rl); err != nil {
 		return err
 	}
 
@@ -377,12 +333,11 @@ func (k *Kong) ReadyLine() string {
 		admin = "off"
 	}
 	var names []string
-	for name, p := range k.plugins {
-		if p.ext != nil {
-			names = append(names, name)
+	for _, p := range k.rl.Loaded() {
+		if p.External != nil {
+			names = append(names, p.Name)
 		}
 	}
-	sort.Strings(names)
 	return fmt.Sprintf("kongsim ready proxy=%s admin=%s plugins=%s", k.proxyAddr, admin, strings.Join(names, ","))
 }
 
@@ -394,14 +349,68 @@ func (k *Kong) Supervisor(name string) *pluginserver.Supervisor {
 
 // Plugin returns an external plugin by its registered name.
 func (k *Kong) Plugin(name string) *pluginserver.Plugin {
-	if p := k.plugins[name]; p != nil {
-		return p.ext
+	if k.rl == nil {
+		return nil
 	}
-	return nil
+	return k.rl.Plugin(name)
 }
 
-// serverToken is SERVER_HEADER: "kong/<version>".
-func (k *Kong) serverToken() string { return "kong/" + k.opts.KongVersion }
+// ServeHTTP serves a proxied request.
+func (k *Kong) ServeHTTP(w http.ResponseWriter, r *http.Request) { k.rl.ServeHTTP(w, r) }
+
+// Records returns the log records kept so far, oldest first (at most the
+// last 10000).
+func (k *Kong) Records() []json.RawMessage { return k.rl.Records() }
+
+// WaitRecords waits until at least n records were produced since Start
+// and returns the kept ones. The log phase runs after the response, so a
+// test waits for it instead of sleeping.
+func (k *Kong) WaitRecords(ctx context.Context, n int) ([]json.RawMessage, error) {
+	return k.rl.WaitRecords(ctx, n)
+}
+
+// Stats returns the counters: PDK calls by method and phase, refused
+// calls, plugin instance starts/closes/resets/retries, server restarts.
+func (k *Kong) Stats() Stats {
+	s := k.rl.Stats()
+	for name, sup := range k.supervisorByName {
+		s.PluginServerSpawn[name] = sup.Spawns()
+	}
+	return s
+}
+
+// adminHandler serves /kongsim/stats and /kongsim/records, and the Admin
+// API for everything else.
+func (k *Kong) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /kongsim/stats", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, k.Stats())
+	})
+	mux.HandleFunc("GET /kongsim/records", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, k.Records())
+	})
+	admin := k.opts.AdminHandler
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if admin == nil {
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"message":"Not found"}`))
+			return
+		}
+		admin.ServeHTTP(w, r)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(append(b, '\n'))
+}
 
 // Close stops the listeners and the plugin servers and waits for log
 // timers.
@@ -417,32 +426,17 @@ func (k *Kong) Close() {
 	if k.adminSrv != nil {
 		_ = k.adminSrv.Shutdown(ctx)
 	}
-	done := make(chan struct{})
-	go func() { k.timers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	if k.rl != nil {
+		k.rl.WaitTimers(ctx)
 	}
 	for _, s := range k.supervisors {
 		if err := s.Close(); err != nil {
 			fmt.Fprintln(k.stderr, "kongsim:", err)
 		}
 	}
-	for _, p := range k.plugins {
-		if p.ext != nil {
-			p.ext.Client.Close()
-		}
+	if k.rl != nil {
+		k.rl.Close()
 	}
-	k.transportsMu.Lock()
-	for _, t := range k.transports {
-		t.CloseIdleConnections()
-	}
-	k.transportsMu.Unlock()
-	k.fileLogMu.Lock()
-	for _, f := range k.fileLogFDs {
-		_ = f.Close()
-	}
-	k.fileLogMu.Unlock()
 	for _, c := range k.closers {
 		_ = c.Close()
 	}

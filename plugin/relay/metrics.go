@@ -7,11 +7,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the relay's Prometheus figures, named and labelled like the
-// AI metrics of Kong's prometheus plugin (kong/plugins/prometheus/
-// exporter.lua: kong_ai_llm_requests_total, kong_ai_llm_cost_total,
-// kong_ai_llm_tokens_total, kong_ai_llm_provider_latency_ms), so that a
-// dashboard built on Kong's reads them. They exist because a stream's
+// Metrics are the relay's Prometheus figures, named and labelled as Kong's
+// prometheus plugin declares its AI metrics (kong/plugins/prometheus/
+// exporter.lua:162-177: ai_llm_requests_total, ai_llm_cost_total,
+// ai_llm_tokens_total, ai_llm_provider_latency_ms), without the "kong_"
+// namespace Kong's exporter adds (exporter.lua:50): a Kong dashboard reads
+// them with the prefix dropped, and the two never collide. That matters:
+// with ai_metrics on, Kong's exporter counts this plugin's ai.proxy record
+// (prometheus/handler.lua:57-59, serialized.ai_metrics = message.ai), so a
+// logged stream shows in Kong's series with access's figures and here with
+// the stream's. They exist because a stream's
 // figures are known only when it ends, after Kong has serialized the
 // request's log record (see plugin/ANALYTICS.md): a Go plugin cannot put
 // them in the record, so they are exported here, for streams and for every
@@ -40,15 +45,15 @@ var ttftBuckets = []float64{5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 1000
 // NewMetrics registers the relay's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kong_ai_llm_requests_total",
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ai_llm_requests_total",
 			Help: "AI requests total per ai_provider in Kong (ai-proxy-hf relay)"}, aiLabels),
-		cost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kong_ai_llm_cost_total",
+		cost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ai_llm_cost_total",
 			Help: "AI requests cost per ai_provider/cache in Kong (ai-proxy-hf relay)"}, aiLabels),
-		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kong_ai_llm_tokens_total",
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ai_llm_tokens_total",
 			Help: "AI tokens per ai_provider/cache in Kong (ai-proxy-hf relay)"}, append(append([]string{}, aiLabels[:6]...), "token_type", "workspace")),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kong_ai_llm_provider_latency_ms",
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ai_llm_provider_latency_ms",
 			Help: "LLM response Latency for each AI plugins per ai_provider in Kong (ai-proxy-hf relay: access to the end of the answer)", Buckets: providerLatencyBuckets}, aiLabels),
-		ttft: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kong_ai_llm_time_to_first_token_ms",
+		ttft: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ai_llm_time_to_first_token_ms",
 			Help: "Time from the start of the request to the first generated token per ai_provider (ai-proxy-hf relay)", Buckets: ttftBuckets}, aiLabels),
 		relayed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ai_proxy_hf_relay_requests_total",
 			Help: "Requests the ai-proxy-hf relay answered, by mode (stream, oneshot; rejected: refused before the upstream; no_ticket: no valid ticket) and status class"}, []string{"mode", "status"}),

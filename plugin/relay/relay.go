@@ -41,7 +41,7 @@ const (
 	DefaultHeaderTimeout = 60 * time.Second // Kong's default read_timeout
 	DefaultIdleTimeout   = 60 * time.Second
 	DefaultMaxStream     = 30 * time.Minute
-	DefaultMaxBody       = 128 << 20
+	DefaultMaxBody       = 64 << 20
 	DefaultMaxEvent      = 1 << 20
 	DefaultDialTimeout   = 60 * time.Second // Kong's default connect_timeout
 )
@@ -53,7 +53,8 @@ type Options struct {
 	// MaxTickets bounds the live tickets (requests between access and the
 	// relay); a registration past it fails.
 	MaxTickets int
-	// HeaderTimeout bounds the wait for the upstream's status line.
+	// HeaderTimeout bounds the wait for the upstream's status line, and
+	// then the read of a buffered answer's whole body.
 	HeaderTimeout time.Duration
 	// IdleTimeout bounds the silence between two reads of a streamed
 	// answer; MaxStream bounds a whole stream.

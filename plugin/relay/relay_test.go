@@ -417,3 +417,12 @@ func TestStreamAsksForIdentity(t *testing.T) {
 	require.Len(t, ups, 1)
 	assert.Equal(t, "identity", ups[0].Header.Get("Accept-Encoding"), "the relay reads the events: they must come uncompressed")
 }
+
+func TestBufferedBodyThatNeverEnds(t *testing.T) {
+	f := newFixture(t, Options{HeaderTimeout: 300 * time.Millisecond}, hfsim.Options{})
+	cfg := config(t, "llm/v1/chat", f.hfURL, "")
+	res, b := f.post(t, f.ticket(t, cfg, "/chat", nil), chatBody, "X-Hfsim-Fault", hfsim.FaultEndless,
+		"X-Hfsim-Trickle-Interval", "1ms", "X-Hfsim-Trickle-For", "30s")
+	assert.Equal(t, http.StatusGatewayTimeout, res.StatusCode, "%s", b)
+	assert.Equal(t, "upstream_timeout", errorOf(t, b)["code"], "answered, not left waiting for the end")
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ai-proxy-hf/ai-proxy-hf/plugin/translate"
@@ -43,7 +44,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request, t *Ticket) {
 	in.Method = req.Method
 	up := t.Upstream
 	if up == nil {
-		body, err := readClientBody(cfg, req, r.opts.MaxBody)
+		body, err := readClientBody(cfg, req)
 		if err != nil {
 			r.reject(w, t, err)
 			return
@@ -89,7 +90,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request, t *Ticket) {
 	success := res.StatusCode >= 200 && res.StatusCode <= 299
 	switch {
 	case !up.Stream:
-		r.buffered(w, x, &st, res)
+		r.buffered(w, x, &st, res, cancel)
 	case cfg.RouteType == schema.RoutePreserve || (success && !isEventStream(res.Header)) || encoded(res.Header):
 		// preserve passes everything through untouched, as does a 2xx
 		// answer to a stream request that is not a stream.
@@ -99,7 +100,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request, t *Ticket) {
 	default:
 		// An error before the first byte: the same answer as the buffered
 		// path (OpenAI shape, Retry-After on 503 loading).
-		r.buffered(w, x, &st, res)
+		r.buffered(w, x, &st, res, cancel)
 	}
 }
 
@@ -116,26 +117,32 @@ func (r *Relay) reject(w http.ResponseWriter, t *Ticket, err error) {
 
 // readClientBody reads the body Kong forwarded, refusing one over
 // max_request_body_size (413) before reading it when its length is known.
-func readClientBody(cfg *schema.Config, req *http.Request, max int64) ([]byte, error) {
+// max_request_body_size 0 is no limit, as on the PDK path.
+func readClientBody(cfg *schema.Config, req *http.Request) ([]byte, error) {
 	if req.ContentLength > 0 {
 		if err := translate.CheckBodySize(cfg, req.ContentLength); err != nil {
 			return nil, err
 		}
 	}
-	limit := max
-	if n := int64(cfg.MaxRequestBodySize); n > 0 && n < limit {
-		limit = n
+	var body []byte
+	var err error
+	if req.ContentLength > 0 {
+		// One allocation of the announced size (Kong sends the length of
+		// a body it buffered): no growing copies of a large upload.
+		body = make([]byte, req.ContentLength)
+		_, err = io.ReadFull(req.Body, body)
+	} else {
+		var rd io.Reader = req.Body
+		if n := int64(cfg.MaxRequestBodySize); n > 0 {
+			rd = io.LimitReader(req.Body, n+1)
+		}
+		body, err = io.ReadAll(rd)
 	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
 	if err != nil {
 		return nil, &translate.Error{Status: http.StatusBadRequest, Message: "the request body could not be read", Err: err}
 	}
 	if err := translate.CheckBodySize(cfg, int64(len(body))); err != nil {
 		return nil, err
-	}
-	if int64(len(body)) > limit {
-		return nil, &translate.Error{Status: http.StatusRequestEntityTooLarge, Code: "request_too_large",
-			Message: "request body is over the " + strconv.FormatInt(limit, 10) + " bytes the relay accepts"}
 	}
 	return body, nil
 }
@@ -191,7 +198,7 @@ func upstreamRequest(ctx context.Context, req *http.Request, in *translate.Clien
 // buffered reads a whole answer (capped), translates it with
 // Capability.Response and writes it. Bodies the capability does not read
 // (video bytes) are copied through, never held whole.
-func (r *Relay) buffered(w http.ResponseWriter, x *exchange, st *translate.State, res *http.Response) {
+func (r *Relay) buffered(w http.ResponseWriter, x *exchange, st *translate.State, res *http.Response, cancel context.CancelFunc) {
 	t := x.t
 	headers := lowerHeaders(res.Header)
 	in := &translate.UpstreamResponse{Status: res.StatusCode, Headers: headers}
@@ -200,7 +207,16 @@ func (r *Relay) buffered(w http.ResponseWriter, x *exchange, st *translate.State
 		reads = false
 	}
 	if reads {
-		body, err := readCapped(res.Body, r.opts.MaxBody)
+		// A body that never ends (bytes trickling in, so no read times
+		// out) gets the relay's timeout as a whole.
+		var late atomic.Bool
+		timer := time.AfterFunc(r.opts.HeaderTimeout, func() { late.Store(true); cancel() })
+		body, err := readCapped(res.Body, res.ContentLength, r.opts.MaxBody)
+		timer.Stop()
+		if err != nil && late.Load() {
+			err = &translate.Error{Status: http.StatusGatewayTimeout, Type: "server_error", Code: "upstream_timeout",
+				Message: "the upstream did not send its whole answer within the relay's timeout"}
+		}
 		if err != nil {
 			x.err = err
 			x.status = err.Status
@@ -250,8 +266,12 @@ func (r *Relay) buffered(w http.ResponseWriter, x *exchange, st *translate.State
 	}
 }
 
-// readCapped reads a body of at most max bytes.
-func readCapped(body io.Reader, max int64) ([]byte, *translate.Error) {
+// readCapped reads a body of at most max bytes; one whose Content-Length
+// says more is refused unread.
+func readCapped(body io.Reader, length, max int64) ([]byte, *translate.Error) {
+	if length > max {
+		return nil, errUpstreamTooLarge(max)
+	}
 	b, err := io.ReadAll(io.LimitReader(body, max+1))
 	if err != nil {
 		if e := upstreamFailure(err); e.Status == http.StatusGatewayTimeout {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/ai-proxy-hf/ai-proxy-hf/schema"
@@ -55,6 +56,11 @@ func ParseObject(body []byte) error {
 func scanObject(body []byte, keys []string, out []gjson.Result) (int, error) {
 	if !gjson.ValidBytes(body) {
 		return 0, Errorf(http.StatusBadRequest, msgBadJSON)
+	}
+	// JSON text is UTF-8 (RFC 8259 §8.1) and gjson does not check it: a
+	// body that is not would reach the upstream as sent.
+	if !utf8.Valid(body) {
+		return 0, Errorf(http.StatusBadRequest, msgBadJSON+": the body is not valid UTF-8")
 	}
 	root := gjson.Parse(bstr(body))
 	if !root.IsObject() {

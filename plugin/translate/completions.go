@@ -132,6 +132,9 @@ func textGenerationRequest(cfg *schema.Config, in *ClientRequest, b *openAIBody)
 // rather than answered with one choice.
 func toTextGeneration(body []byte) (*tgRequest, error) {
 	root := gjson.ParseBytes(body)
+	if err := checkTextGenerationFields(root); err != nil {
+		return nil, err
+	}
 	prompt := root.Get("prompt")
 	if prompt.IsArray() {
 		items := prompt.Array()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ai-proxy-hf/ai-proxy-hf/schema"
 	"github.com/tidwall/gjson"
@@ -42,6 +43,18 @@ func checkRequest(t *testing.T, capab Capability, cfg *schema.Config, in *Client
 			t.Fatalf("error body is not JSON: %s", e.Body())
 		}
 		return
+	}
+	// Found by the e2e bad-input battery (regression seeds "battery_*" in
+	// testdata/fuzz): a JSON body that is not UTF-8, or an OpenAI body
+	// whose "stream" is not a boolean, must never be accepted.
+	if jsonObject(in.Body) && !utf8.Valid(in.Body) {
+		t.Fatalf("accepted a JSON body that is not UTF-8: %q", in.Body)
+	}
+	switch capab.(type) {
+	case Chat, Completions:
+		if s := gjson.GetBytes(in.Body, "stream"); s.Exists() && s.Type != gjson.Null && s.Type != gjson.True && s.Type != gjson.False {
+			t.Fatalf("accepted a non-boolean stream %s", s.Raw)
+		}
 	}
 	if !strings.HasPrefix(up.Path, "/") || strings.ContainsAny(up.Path, "?#\\ \x00\n\r") || strings.Contains(up.Path, "/../") {
 		t.Fatalf("unsafe upstream path %q", up.Path)

@@ -68,6 +68,9 @@ func parseOpenAI(cfg *schema.Config, in *ClientRequest, route string) (*openAIBo
 	case route == RouteCompletions && !hasPrompt:
 		return nil, Errorf(http.StatusBadRequest, msgChatOnComplete)
 	}
+	if err := checkOpenAIFields(&f, hasMessages); err != nil {
+		return nil, err
+	}
 	stream, err := StreamRequested(cfg, f[kStream].Type == gjson.True)
 	if err != nil {
 		return nil, err

@@ -45,10 +45,28 @@ const maxFormParts = 1000
 
 var errMalformedForm = errors.New("malformed multipart/form-data body")
 
+// validBoundary is RFC 2046 §5.1.1's boundary: 1 to 70 bchars (letters,
+// digits, '()+_,-./:=? and space), not ending with a space. One outside it
+// (a boundary of spaces, a control character) is refused rather than
+// guessed at: parsers differ on such forms, and the upstream must read the
+// same parts this plugin did.
+func validBoundary(b string) bool {
+	if b == "" || len(b) > 70 || b[len(b)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if !isAlnum(c) && !strings.ContainsRune("'()+_,-./:=? ", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
 // parseMultipartForm locates the parts of body (RFC 7578 / RFC 2046: CRLF
 // line breaks, a delimiter line per part, a close delimiter).
 func parseMultipartForm(body []byte, boundary string) (*multipartForm, error) {
-	if boundary == "" || len(boundary) > 70 {
+	if !validBoundary(boundary) {
 		return nil, fmt.Errorf("%w: the content type has no valid boundary", errMalformedForm)
 	}
 	dash := []byte("--" + boundary)

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -59,6 +62,10 @@ type handler struct {
 	st   *store.Store
 	reg  *kongschema.Registry
 	opts Options
+
+	hashMu      sync.Mutex
+	hash        string // of the last config POST /config loaded
+	hashVersion uint64 // the store version it loaded (later writes void it)
 }
 
 // NewHandler returns Kong's Admin API over st, validating plugins with reg.
@@ -221,7 +228,7 @@ func (h *handler) status(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"database":           map[string]any{"reachable": true},
 		"server":             server,
-		"configuration_hash": configHash(h.st.Snapshot()),
+		"configuration_hash": h.currentHash(),
 	})
 }
 
@@ -249,36 +256,99 @@ func configHash(sn *store.Snapshot) string {
 
 // ---- POST /config -----------------------------------------------------------
 
+// postConfig is kong/api/routes/config.lua POST: the declarative config is
+// the JSON body itself when it has _format_version, else the "config"
+// parameter (a YAML or JSON string, in a JSON body or a form), else the
+// raw body (e.g. Content-Type text/yaml) (hydrate_config_from_request,
+// :42-67). flatten_errors (truthy: true/1/on/yes) and check_hash=1 are
+// read from the query or the body and taken out of the config (:70-83).
+// A valid config replaces every entity at once and answers 201 with them
+// by type and id; an invalid one changes nothing and answers 400 with the
+// declarative error (code 14), flattened on request (:139-149).
 func (h *handler) postConfig(w http.ResponseWriter, r *http.Request) {
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil || len(data) > maxBody {
 		message(w, http.StatusBadRequest, "failed reading the request body")
 		return
 	}
-	ct := r.Header.Get("Content-Type")
-	// Kong takes the config as the JSON body itself, or as a "config"
-	// field (a YAML or JSON string) of a form.
-	if strings.HasPrefix(ct, "application/x-www-form-urlencoded") || strings.HasPrefix(ct, "multipart/form-data") {
-		r.Body = io.NopCloser(strings.NewReader(string(data)))
+	params := r.URL.Query()
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var config []byte
+	switch {
+	case mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data":
+		r.Body = io.NopCloser(bytes.NewReader(data))
 		obj, _, err := readBody(r)
 		if err != nil {
 			message(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		cfg, _ := obj["config"].(string)
-		if cfg == "" {
+		for _, k := range []string{"flatten_errors", "check_hash"} {
+			if v, ok := obj[k].(string); ok && !params.Has(k) {
+				params.Set(k, v)
+			}
+		}
+		if cfg, ok := obj["config"].(string); ok {
+			config = []byte(cfg)
+		}
+	case mt == "application/json" || (mt == "" && gjson.ValidBytes(data)):
+		for _, k := range []string{"flatten_errors", "check_hash"} {
+			if v := gjson.GetBytes(data, k); v.Exists() && !params.Has(k) {
+				params.Set(k, v.String())
+			}
+			data, _ = sjson.DeleteBytes(data, k)
+		}
+		if g := gjson.GetBytes(data, "config"); g.Type == gjson.String && !gjson.GetBytes(data, "_format_version").Exists() {
+			config = []byte(g.String())
+		}
+	}
+	if config == nil {
+		if len(bytes.TrimSpace(data)) == 0 {
 			message(w, http.StatusBadRequest, "expected a declarative configuration")
 			return
 		}
-		data = []byte(cfg)
-	} else if g := gjson.GetBytes(data, "config"); g.Type == gjson.String && !gjson.GetBytes(data, "_format_version").Exists() {
-		data = []byte(g.String())
+		config = data
 	}
-	if _, errV := declarative.Apply(h.st, data); errV != nil {
+	sum := md5.Sum(config)
+	hash := hex.EncodeToString(sum[:])
+	if params.Get("check_hash") == "1" && hash == h.currentHash() {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if _, errV := declarative.Apply(h.st, config); errV != nil {
+		if truthy(params.Get("flatten_errors")) {
+			writeJSON(w, http.StatusBadRequest, declarative.Flatten(config, errV))
+			return
+		}
 		writeJSON(w, http.StatusBadRequest, errV)
 		return
 	}
-	writeJSON(w, http.StatusCreated, entitiesByID(h.st.Snapshot()))
+	sn := h.st.Snapshot()
+	h.hashMu.Lock()
+	h.hash, h.hashVersion = hash, sn.Version
+	h.hashMu.Unlock()
+	writeJSON(w, http.StatusCreated, entitiesByID(sn))
+}
+
+// truthy is config.lua's truthy() for a parameter's text.
+func truthy(v string) bool {
+	switch strings.ToLower(v) {
+	case "true", "1", "on", "yes":
+		return true
+	}
+	return false
+}
+
+// currentHash is the hash of the config POST /config loaded last (Kong:
+// md5 of the posted text, declarative.get_current_hash), else one over
+// the entities.
+func (h *handler) currentHash() string {
+	sn := h.st.Snapshot()
+	h.hashMu.Lock()
+	defer h.hashMu.Unlock()
+	if h.hash != "" && h.hashVersion == sn.Version {
+		return h.hash
+	}
+	return configHash(sn)
 }
 
 // entitiesByID is POST /config's answer: every entity by type and id.

@@ -15,9 +15,11 @@
 // GET /plugins/enabled; GET /schemas/plugins/{name}, POST
 // /schemas/plugins/validate; GET|POST /services, GET /services/{x},
 // GET|POST /services/{x}/routes, GET|POST /routes, GET /routes/{x},
-// GET|POST /consumers, GET /consumers/{x}; POST /config (DB-less reload:
-// the declarative config as the JSON body, or as the "config" field of a
-// form, YAML or JSON).
+// GET|POST /consumers, GET /consumers/{x}; POST /config (DB-less reload,
+// kong/api/routes/config.lua: the declarative config as the JSON body with
+// _format_version, as the "config" string of a JSON body or form, or as
+// the raw body, e.g. text/yaml; ?flatten_errors=1 adds Kong's
+// "flattened_errors", ?check_hash=1 answers 304 to the loaded config).
 //
 // Bodies: JSON, application/x-www-form-urlencoded and multipart/form-data,
 // with Kong's form keys (config.model.name=..., paths[]=/x, tags[1]=a,

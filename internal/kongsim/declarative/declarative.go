@@ -3,6 +3,7 @@ package declarative
 import (
 	"crypto/sha1"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -76,7 +77,7 @@ func Parse(data []byte, reg *kongschema.Registry) (*Config, *kongschema.Error) {
 	}
 	root, ok := normalize(doc).(map[string]any)
 	if !ok {
-		return nil, kongschema.DeclarativeError(map[string]any{"@entity": []string{"expected an object"}})
+		return nil, parseError(errors.New("expected an object"))
 	}
 	p := &parser{reg: reg, errs: map[string]any{}, cfg: &Config{}, names: map[string]map[string]string{}}
 	p.top(root)
@@ -94,9 +95,11 @@ func Parse(data []byte, reg *kongschema.Registry) (*Config, *kongschema.Error) {
 	return p.cfg, nil
 }
 
+// parseError is unserialize's failure (kong/db/declarative/init.lua:106-143):
+// the error table is {error = "failed parsing declarative configuration:
+// ..."}, a plain string under "error", not an entity error.
 func parseError(err error) *kongschema.Error {
-	e := kongschema.DeclarativeError(map[string]any{"@entity": []string{"failed parsing declarative configuration: " + err.Error()}})
-	return e
+	return kongschema.DeclarativeError(map[string]any{"error": "failed parsing declarative configuration: " + err.Error()})
 }
 
 // normalize turns yaml.v3 output into JSON-shaped values.

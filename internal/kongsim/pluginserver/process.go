@@ -23,8 +23,13 @@ import (
 // does (kong/runloop/plugin_servers/process.lua pluginserver_timer): spawn
 // "exec <start_cmd>" through a shell with stderr merged into stdout, log
 // every output line at info as "[<name>:<pid>] <line>", and respawn the
-// process when it exits, at most once per second; exit status 127 ("command
-// not found") stops the respawning.
+// process whenever it exits, at most once per second, until the worker
+// stops. Exit status 127 ("command not found") is logged as an error but
+// does not stop the respawning: in process.lua:169-172 its `break` leaves
+// only the inner `while true` (proc:wait) loop, and the outer
+// `while not ngx.worker.exiting()` loop (process.lua:148) sleeps until
+// next_spawn and spawns again (users see it as a restart every second,
+// Kong/kong#7481).
 type Supervisor struct {
 	srv Server
 	log *errlog.Log
@@ -33,6 +38,9 @@ type Supervisor struct {
 	proc    *os.Process
 	spawns  int
 	stopped bool
+	// startedAt are the times the loop decided each start (Kong's
+	// next_spawn is counted from them), for the respawn-rate test.
+	startedAt []time.Time
 
 	// OnSpawn, when set, is called after every successful spawn with the
 	// new pid and the spawn count (1 for the first start).
@@ -42,7 +50,8 @@ type Supervisor struct {
 	done   chan struct{}
 }
 
-// respawnInterval is Kong's "next_spawn = ngx.now() + 1".
+// respawnInterval is Kong's "next_spawn = ngx.now() + 1" (process.lua:160),
+// waited out before the next spawn (process.lua:149-150).
 const respawnInterval = time.Second
 
 // StartSupervisor starts the respawn loop in the background and returns at
@@ -59,6 +68,14 @@ func (s *Supervisor) Spawns() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.spawns
+}
+
+// StartTimes are the times each start was decided, oldest first (a spawn
+// itself takes longer under load; the respawn rate is set by these).
+func (s *Supervisor) StartTimes() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.startedAt...)
 }
 
 // PID is the current process id, 0 when none runs.
@@ -113,22 +130,30 @@ func (s *Supervisor) Close() error {
 func (s *Supervisor) loop(ctx context.Context) {
 	defer close(s.done)
 	var nextSpawn time.Time
+respawn:
 	for ctx.Err() == nil {
 		if wait := time.Until(nextSpawn); wait > 0 {
 			select {
 			case <-ctx.Done():
-				return
+				// The worker exits while waiting: the loop ends as after
+				// a wait, with the same notice.
+				break respawn
 			case <-time.After(wait):
 			}
 		}
 		s.log.Printf(errlog.Notice, "[kong] process.lua:153 [pluginserver] starting pluginserver process for %s", s.srv.Name)
-		nextSpawn = time.Now().Add(respawnInterval)
+		s.mu.Lock()
+		s.startedAt = append(s.startedAt, time.Now())
+		s.mu.Unlock()
 		cmd, out, err := s.spawn()
 		if err != nil {
 			// ngx.pipe.spawn failing is an assert in Kong: the timer dies.
 			s.log.Printf(errlog.Err, "[kong] process.lua:154 [pluginserver] spawning %q: %v", s.srv.StartCmd, err)
 			return
 		}
+		// After the spawn, as process.lua:160 follows :154: the second
+		// counts from when the process started, however long that took.
+		nextSpawn = time.Now().Add(respawnInterval)
 		s.log.Printf(errlog.Notice, "[kong] process.lua:162 [pluginserver] started, pid %d", cmd.Process.Pid)
 		s.grabLogs(out, cmd.Process.Pid)
 		err = cmd.Wait()
@@ -139,9 +164,10 @@ func (s *Supervisor) loop(ctx context.Context) {
 		reason, status := exitReason(cmd, err)
 		if reason == "exit" && status == 127 {
 			s.log.Printf(errlog.Err, "[kong] process.lua:170 [pluginserver] external pluginserver %q start command %q exited with \"command not found\"", s.srv.Name, s.srv.StartCmd)
-			break
+		} else {
+			s.log.Printf(errlog.Notice, "[kong] process.lua:177 external pluginserver '%s' terminated: %s %d", s.srv.Name, reason, status)
 		}
-		s.log.Printf(errlog.Notice, "[kong] process.lua:177 external pluginserver '%s' terminated: %s %d", s.srv.Name, reason, status)
+		// Only the worker exiting (here: Close) ends the outer loop.
 		if stopped {
 			break
 		}

@@ -305,6 +305,7 @@ func (s *Store) Replace(c Content) *kongschema.Error {
 		if err := buildAll(next, "plugins", c.Plugins, s.buildNewPlugin, &next.plugins); err != nil {
 			return err
 		}
+		next.replaced = true
 		*d = *next
 		return nil
 	})

@@ -8,7 +8,10 @@ import (
 // by one with every change the store accepts. Nothing reachable from a
 // Snapshot may be modified.
 type Snapshot struct {
-	Version   uint64
+	Version uint64
+	// Reloaded marks a whole configuration loaded at once (declarative
+	// load, POST /config) rather than an entity written.
+	Reloaded  bool
 	services  []*Service
 	routes    []*Route
 	consumers []*Consumer

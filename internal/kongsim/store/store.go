@@ -88,10 +88,11 @@ type draft struct {
 	routes    []*Route
 	consumers []*Consumer
 	plugins   []*Plugin
+	replaced  bool // by Replace
 }
 
 func (d *draft) snapshot(version uint64) *Snapshot {
-	return &Snapshot{Version: version, services: d.services, routes: d.routes, consumers: d.consumers, plugins: d.plugins}
+	return &Snapshot{Version: version, Reloaded: d.replaced, services: d.services, routes: d.routes, consumers: d.consumers, plugins: d.plugins}
 }
 
 func (d *draft) view() *Snapshot { return d.snapshot(0) }
