@@ -11,6 +11,7 @@ import (
 	"github.com/ai-proxy-hf/ai-proxy-hf/internal/hfsim"
 	"github.com/ai-proxy-hf/ai-proxy-hf/plugin/translate"
 	"github.com/ai-proxy-hf/ai-proxy-hf/schema"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 )
 
@@ -92,5 +93,19 @@ func BenchmarkTickets(b *testing.B) {
 		if ts.take(id) == nil {
 			b.Fatal("ticket lost")
 		}
+	}
+}
+
+// BenchmarkMetricsObserve: the figures of one relayed chat (requests,
+// latency, time to first token, three token counts, the relay counter).
+func BenchmarkMetricsObserve(b *testing.B) {
+	m := NewMetrics(prometheus.NewRegistry())
+	cfg, err := schema.Parse([]byte(`{"route_type":"llm/v1/chat","model":{"provider":"huggingface","name":"` + testModel + `"}}`))
+	require.NoError(b, err)
+	x := &exchange{t: &Ticket{Config: cfg}, model: testModel, status: 200, ttft: 3 * time.Millisecond,
+		usage: translate.Usage{PromptTokens: 12, CompletionTokens: 30}}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.observe(x, 40*time.Millisecond)
 	}
 }

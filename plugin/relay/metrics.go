@@ -28,6 +28,22 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 	ttft     *prometheus.HistogramVec
 	relayed  *prometheus.CounterVec
+
+	// The children, cached per model (tokens: per model and token type)
+	// and per (mode, status class): WithLabelValues hashes its labels and
+	// allocates on every call. A child is made when first used, as
+	// WithLabelValues makes it, so the exported series are the same.
+	requestsC, costC  cowCache[string, prometheus.Counter]
+	latencyC, ttftC   cowCache[string, prometheus.Observer]
+	tokensC, relayedC cowCache[[2]string, prometheus.Counter]
+}
+
+// child is the cached child of key, made by mk on first use.
+func child[K comparable, V any](c *cowCache[K, V], k K, mk func() V) V {
+	if v, ok := c.load(k); ok {
+		return v
+	}
+	return c.store(k, mk())
 }
 
 // aiLabels are Kong's labels of the AI metrics (exporter.lua). The cache
@@ -58,36 +74,52 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		relayed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ai_proxy_hf_relay_requests_total",
 			Help: "Requests the ai-proxy-hf relay answered, by mode (stream, oneshot; rejected: refused before the upstream; no_ticket: no valid ticket) and status class"}, []string{"mode", "status"}),
 	}
+	for _, c := range []*cowCache[string, prometheus.Counter]{&m.requestsC, &m.costC} {
+		c.max = 1024
+	}
+	m.latencyC.max, m.ttftC.max, m.tokensC.max, m.relayedC.max = 1024, 1024, 3*1024, 64
 	reg.MustRegister(m.requests, m.cost, m.tokens, m.latency, m.ttft, m.relayed)
 	return m
 }
 
+// labels are Kong's label values of a model's series: the provider, the
+// model, the always-empty cache labels.
+func labels(model string) []string {
+	return []string{translate.ProviderName, model, "", "", "", "", ""}
+}
+
+// relayedCounter is the (mode, status class) child.
+func (m *Metrics) relayedCounter(mode, class string) prometheus.Counter {
+	return child(&m.relayedC, [2]string{mode, class}, func() prometheus.Counter { return m.relayed.WithLabelValues(mode, class) })
+}
+
 // observe records one relayed request that reached the upstream.
 func (m *Metrics) observe(x *exchange, latency time.Duration) {
-	mode := translate.RequestMode(x.stream)
-	m.relayed.WithLabelValues(mode, statusClass(x.status)).Inc()
+	m.relayedCounter(translate.RequestMode(x.stream), statusClass(x.status)).Inc()
 	if x.status == 0 {
 		return
 	}
-	l := []string{translate.ProviderName, x.model, "", "", "", "", ""}
-	m.requests.WithLabelValues(l...).Inc()
+	model := x.model
+	child(&m.requestsC, model, func() prometheus.Counter { return m.requests.WithLabelValues(labels(model)...) }).Inc()
 	u := x.usage
 	if u.TotalTokens == 0 {
 		u.TotalTokens = u.PromptTokens + u.CompletionTokens
 	}
 	if c := translate.Cost(x.t.Config, u.PromptTokens, u.CompletionTokens); c > 0 {
-		m.cost.WithLabelValues(l...).Add(c)
+		child(&m.costC, model, func() prometheus.Counter { return m.cost.WithLabelValues(labels(model)...) }).Add(c)
 	}
-	m.latency.WithLabelValues(l...).Observe(float64(latency.Milliseconds()))
+	child(&m.latencyC, model, func() prometheus.Observer { return m.latency.WithLabelValues(labels(model)...) }).Observe(float64(latency.Milliseconds()))
 	if x.ttft > 0 {
-		m.ttft.WithLabelValues(l...).Observe(float64(x.ttft.Milliseconds()))
+		child(&m.ttftC, model, func() prometheus.Observer { return m.ttft.WithLabelValues(labels(model)...) }).Observe(float64(x.ttft.Milliseconds()))
 	}
-	for _, tk := range []struct {
+	for _, tk := range [...]struct {
 		kind string
 		n    int
 	}{{"prompt_tokens", u.PromptTokens}, {"completion_tokens", u.CompletionTokens}, {"total_tokens", u.TotalTokens}} {
 		if tk.n > 0 {
-			m.tokens.WithLabelValues(translate.ProviderName, x.model, "", "", "", "", tk.kind, "").Add(float64(tk.n))
+			child(&m.tokensC, [2]string{model, tk.kind}, func() prometheus.Counter {
+				return m.tokens.WithLabelValues(translate.ProviderName, model, "", "", "", "", tk.kind, "")
+			}).Add(float64(tk.n))
 		}
 	}
 }

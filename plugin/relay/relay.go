@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -265,7 +266,7 @@ func writeError(w http.ResponseWriter, e *translate.Error) {
 		h.Set(k, v)
 	}
 	body := e.Body()
-	h.Set("Content-Length", fmt.Sprint(len(body)))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(body)
 }
@@ -273,7 +274,7 @@ func writeError(w http.ResponseWriter, e *translate.Error) {
 // count adds an answer that reached no upstream to the relay's counter.
 func (r *Relay) count(mode string, status int) {
 	if r.opts.Metrics != nil {
-		r.opts.Metrics.relayed.WithLabelValues(mode, statusClass(status)).Inc()
+		r.opts.Metrics.relayedCounter(mode, statusClass(status)).Inc()
 	}
 }
 

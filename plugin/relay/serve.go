@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -152,6 +153,40 @@ func readClientBody(cfg *schema.Config, req *http.Request) ([]byte, error) {
 // hop-by-hop ones and the cleared credentials, plus the capability's
 // headers with the real credential.
 func upstreamRequest(ctx context.Context, req *http.Request, in *translate.ClientRequest, up *translate.UpstreamRequest) (*http.Request, error) {
+	query := in.Query
+	if up.Query != nil {
+		query = *up.Query
+	}
+	body := up.Body
+	if body == nil {
+		body = in.Body
+	}
+	var out *http.Request
+	var err error
+	if base := baseURL(up); base != nil && plainQuery(query) {
+		// The parse of scheme://host/path is the config's, cached; the
+		// request is the one NewRequestWithContext builds from the whole
+		// URL ("" parses to an empty URL, replaced).
+		if out, err = http.NewRequestWithContext(ctx, in.Method, "", bytes.NewReader(body)); err == nil {
+			u := base.u
+			u.RawQuery = query
+			out.URL, out.Host = &u, base.host
+		}
+	} else {
+		out, err = http.NewRequestWithContext(ctx, in.Method, targetURL(up, query), bytes.NewReader(body))
+	}
+	if err != nil {
+		return nil, &translate.Error{Status: http.StatusInternalServerError, Type: "server_error", Message: "ai-proxy-hf relay: could not build the upstream request", Err: err}
+	}
+	if len(body) == 0 && (in.Method == http.MethodGet || in.Method == http.MethodHead) {
+		out.Body, out.ContentLength = http.NoBody, 0
+	}
+	out.Header = upstreamHeader(req.Header, up)
+	return out, nil
+}
+
+// targetURL is the upstream URL as a string.
+func targetURL(up *translate.UpstreamRequest, query string) string {
 	host := up.Host
 	if up.Port != 0 {
 		host = net.JoinHostPort(up.Host, strconv.Itoa(up.Port))
@@ -159,40 +194,56 @@ func upstreamRequest(ctx context.Context, req *http.Request, in *translate.Clien
 		host = "[" + host + "]"
 	}
 	target := up.Scheme + "://" + host + up.Path
-	query := in.Query
-	if up.Query != nil {
-		query = *up.Query
-	}
 	if query != "" {
 		target += "?" + query
 	}
-	body := up.Body
-	if body == nil {
-		body = in.Body
+	return target
+}
+
+// baseKey names an upstream URL without its query: a config's upstream and
+// the capability's path, the same for every request of a model.
+type baseKey struct {
+	scheme, host, path string
+	port               int
+}
+
+// base is a parsed upstream URL without query, and the request's Host.
+type base struct {
+	u    url.URL
+	host string
+}
+
+var baseURLs = cowCache[baseKey, *base]{max: 1024}
+
+// baseURL is the parsed upstream URL of up without its query, nil when
+// it does not parse or is not a plain scheme://host/path (the caller then
+// parses the whole URL, with its errors).
+func baseURL(up *translate.UpstreamRequest) *base {
+	k := baseKey{up.Scheme, up.Host, up.Path, up.Port}
+	if b, ok := baseURLs.load(k); ok {
+		return b
 	}
-	out, err := http.NewRequestWithContext(ctx, in.Method, target, bytes.NewReader(body))
-	if err != nil {
-		return nil, &translate.Error{Status: http.StatusInternalServerError, Type: "server_error", Message: "ai-proxy-hf relay: could not build the upstream request", Err: err}
+	u, err := url.Parse(targetURL(up, ""))
+	if err != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return nil
 	}
-	if len(body) == 0 && (in.Method == http.MethodGet || in.Method == http.MethodHead) {
-		out.Body, out.ContentLength = http.NoBody, 0
+	host := u.Host
+	if strings.LastIndex(host, ":") > strings.LastIndex(host, "]") {
+		host = strings.TrimSuffix(host, ":") // as NewRequest's removeEmptyPort
 	}
-	h := req.Header.Clone()
-	for _, k := range hopHeaders {
-		h.Del(k)
+	u.Host = host
+	return baseURLs.store(k, &base{u: *u, host: host})
+}
+
+// plainQuery reports a query that url.Parse would take verbatim as
+// RawQuery: no fragment, no control character (which it refuses).
+func plainQuery(q string) bool {
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; c < 0x20 || c == 0x7f || c == '#' {
+			return false
+		}
 	}
-	h.Del("Content-Length")
-	for _, k := range up.ClearHeaders {
-		h.Del(k)
-	}
-	for k, v := range up.SetHeaders {
-		h.Set(k, v)
-	}
-	if h.Get("User-Agent") == "" {
-		h["User-Agent"] = nil // Go's default would be added otherwise; Kong forwards none either
-	}
-	out.Header = h
-	return out, nil
+	return true
 }
 
 // buffered reads a whole answer (capped), translates it with
@@ -272,7 +323,7 @@ func readCapped(body io.Reader, length, max int64) ([]byte, *translate.Error) {
 	if length > max {
 		return nil, errUpstreamTooLarge(max)
 	}
-	b, err := io.ReadAll(io.LimitReader(body, max+1))
+	b, err := readAll(body, length, max+1)
 	if err != nil {
 		if e := upstreamFailure(err); e.Status == http.StatusGatewayTimeout {
 			return nil, e
@@ -286,23 +337,55 @@ func readCapped(body io.Reader, length, max int64) ([]byte, *translate.Error) {
 	return b, nil
 }
 
+// readAll reads at most limit bytes of r, as io.ReadAll(io.LimitReader(r,
+// limit)) does, into one buffer sized from the announced length (-1:
+// unknown), so a buffered answer is not grown and copied as it arrives.
+func readAll(r io.Reader, length, limit int64) ([]byte, error) {
+	size := int64(512)
+	if length >= 0 {
+		size = min(length+1, limit) // +1: the read that sees EOF
+	}
+	b := make([]byte, 0, size)
+	for int64(len(b)) < limit {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		room := min(int64(cap(b)-len(b)), limit-int64(len(b)))
+		n, err := r.Read(b[len(b) : int64(len(b))+room])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+	}
+	return b, nil
+}
+
 // copyHeaders copies the upstream's response headers but the hop-by-hop
-// ones and Content-Length (the relay sets its own).
+// ones and Content-Length (the relay sets its own). The value slices are
+// shared: neither side changes them.
 func copyHeaders(dst, src http.Header) {
+	pre := len(dst) > 0
 	for k, v := range src {
-		dst[k] = v
+		if !isHop(k) {
+			dst[k] = v
+		}
 	}
-	for _, k := range hopHeaders {
-		dst.Del(k)
+	if pre {
+		for _, k := range hopHeaders {
+			dst.Del(k)
+		}
+		dst.Del("Content-Length")
 	}
-	dst.Del("Content-Length")
 }
 
 // lowerHeaders is src with lower-case names, as Kong's PDK returns headers.
 func lowerHeaders(src http.Header) map[string][]string {
 	out := make(map[string][]string, len(src))
 	for k, v := range src {
-		out[strings.ToLower(k)] = v
+		out[lowerKey(k)] = v
 	}
 	return out
 }
