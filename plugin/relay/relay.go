@@ -80,11 +80,15 @@ type Options struct {
 type Relay struct {
 	opts    Options
 	tickets *tickets
-	client  *http.Client
-	ln      net.Listener
-	srv     *http.Server
-	done    chan struct{}
-	logMu   sync.Mutex
+	// rt sends the upstream requests. Called directly, not through an
+	// http.Client: the relay follows no redirect (one goes back to the
+	// client as it came, as through Kong) and sets no client timeout, so
+	// the Client would only copy the headers for redirects it never makes.
+	rt    http.RoundTripper
+	ln    net.Listener
+	srv   *http.Server
+	done  chan struct{}
+	logMu sync.Mutex
 }
 
 // New builds a relay; Listen starts it.
@@ -132,11 +136,28 @@ func New(opts Options) *Relay {
 	return &Relay{
 		opts:    opts,
 		tickets: newTickets(opts.TicketTTL, opts.MaxTickets),
-		client: &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse // a redirect goes back to the client as it came, as through Kong
-		}},
-		done: make(chan struct{}),
+		rt:      rt,
+		done:    make(chan struct{}),
 	}
+}
+
+// roundTrip sends req upstream, as an http.Client whose CheckRedirect
+// returns http.ErrUseLastResponse would.
+func (r *Relay) roundTrip(req *http.Request) (*http.Response, error) {
+	res, err := r.rt.RoundTrip(req)
+	if err != nil {
+		if res != nil && res.Body != nil {
+			_ = res.Body.Close()
+		}
+		return nil, err
+	}
+	if res == nil {
+		return nil, errors.New("relay: the transport returned neither a response nor an error")
+	}
+	if res.Body == nil {
+		res.Body = http.NoBody
+	}
+	return res, nil
 }
 
 // CheckLoopback refuses an address whose host is not a loopback IP (or

@@ -72,7 +72,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request, t *Ticket) {
 		// must come uncompressed, whatever the client accepts.
 		upReq.Header.Set("Accept-Encoding", "identity")
 	}
-	res, err := r.client.Do(upReq)
+	res, err := r.roundTrip(upReq)
 	if err != nil {
 		if req.Context().Err() != nil {
 			return // the client (Kong) went away: nothing to answer
