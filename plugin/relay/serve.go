@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -20,6 +21,22 @@ import (
 
 // modelHeader is Kong's response header naming the model.
 const modelHeader = "X-Kong-LLM-Model"
+
+// modelHeaderKey is modelHeader as Header.Set would store it.
+var modelHeaderKey = textproto.CanonicalMIMEHeaderKey(modelHeader)
+
+// modelValues holds the model header's value per model, shared by the
+// answers: net/http only reads a header's values, and a later Set or Add
+// replaces or reallocates the one-element slice.
+var modelValues = cowCache[string, []string]{max: 1024}
+
+// modelHeaderValue is the model header's values for model.
+func modelHeaderValue(model string) []string {
+	if v, ok := modelValues.load(model); ok {
+		return v
+	}
+	return modelValues.store(model, []string{"huggingface/" + model})
+}
 
 // hopHeaders are not forwarded in either direction (RFC 9110 §7.6.1), as
 // Kong's proxy does not forward them.
@@ -287,7 +304,7 @@ func (r *Relay) buffered(w http.ResponseWriter, x *exchange, st *translate.State
 	copyHeaders(w.Header(), res.Header)
 	success := out.Status >= 200 && out.Status <= 299
 	if success && t.Config.ModelNameHeader && st.Model != "" {
-		w.Header().Set(modelHeader, "huggingface/"+st.Model)
+		w.Header()[modelHeaderKey] = modelHeaderValue(st.Model)
 	}
 	switch {
 	case out.Body != nil:
@@ -423,27 +440,47 @@ func (r *Relay) finish(x *exchange) {
 	if !x.stream && x.err == nil {
 		return
 	}
+	r.logLine(x.summary(latency))
+}
+
+// summary is the JSON line of a relayed request. A struct, not a map:
+// encoding/json writes it without sorting or reflecting on map entries,
+// and its fields are in the order json.Marshal sorts a map's keys, so the
+// line is the same bytes (summary_test.go).
+type summary struct {
+	AIProxyHF        string  `json:"ai_proxy_hf"`
+	Bytes            int64   `json:"bytes"`
+	CompletionTokens int     `json:"completion_tokens"`
+	Cost             float64 `json:"cost"`
+	Error            *string `json:"error,omitempty"`
+	Estimated        bool    `json:"estimated,omitempty"`
+	LatencyMS        int64   `json:"latency_ms"`
+	Mode             string  `json:"mode"`
+	Model            string  `json:"model"`
+	PromptTokens     int     `json:"prompt_tokens"`
+	RequestID        string  `json:"request_id"`
+	Status           int     `json:"status"`
+	TTFTMS           *int64  `json:"time_to_first_token_ms,omitempty"`
+	TotalTokens      int     `json:"total_tokens"`
+}
+
+func (x *exchange) summary(latency time.Duration) *summary {
 	u := x.usage
-	line := map[string]any{
-		"ai_proxy_hf":   "relay",
-		"request_id":    x.requestID,
-		"mode":          translate.RequestMode(x.stream),
-		"model":         x.model,
-		"status":        x.status,
-		"latency_ms":    latency.Milliseconds(),
-		"bytes":         x.bytes,
-		"prompt_tokens": u.PromptTokens, "completion_tokens": u.CompletionTokens,
-		"total_tokens": max(u.TotalTokens, u.PromptTokens+u.CompletionTokens),
-		"cost":         translate.Cost(x.t.Config, u.PromptTokens, u.CompletionTokens),
-	}
-	if u.Estimated {
-		line["estimated"] = true
+	s := &summary{
+		AIProxyHF: "relay", RequestID: x.requestID, Mode: translate.RequestMode(x.stream), Model: x.model,
+		Status: x.status, LatencyMS: latency.Milliseconds(), Bytes: x.bytes,
+		PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens,
+		TotalTokens: max(u.TotalTokens, u.PromptTokens+u.CompletionTokens),
+		Cost:        translate.Cost(x.t.Config, u.PromptTokens, u.CompletionTokens),
+		Estimated:   u.Estimated,
 	}
 	if x.ttft > 0 {
-		line["time_to_first_token_ms"] = x.ttft.Milliseconds()
+		ms := x.ttft.Milliseconds()
+		s.TTFTMS = &ms
 	}
 	if x.err != nil {
-		line["error"] = x.t.Redact.String(x.err.Error())
+		e := x.t.Redact.String(x.err.Error())
+		s.Error = &e
 	}
-	r.logLine(line)
+	return s
 }

@@ -54,7 +54,7 @@ func (r *Relay) stream(w http.ResponseWriter, client, ctx context.Context, cance
 	}
 	copyHeaders(w.Header(), res.Header)
 	if t.Config.ModelNameHeader && st.Model != "" && res.StatusCode >= 200 && res.StatusCode <= 299 {
-		w.Header().Set(modelHeader, "huggingface/"+st.Model)
+		w.Header()[modelHeaderKey] = modelHeaderValue(st.Model)
 	}
 	x.status = res.StatusCode
 	w.WriteHeader(res.StatusCode)
