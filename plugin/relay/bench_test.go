@@ -80,6 +80,23 @@ func BenchmarkRelayStreamedChat(b *testing.B) {
 	}
 }
 
+// BenchmarkRegister: registering one ticket as the access handler does
+// (the relay path) and taking it back.
+func BenchmarkRegister(b *testing.B) {
+	r := New(Options{Log: io.Discard})
+	t := &Ticket{}
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := r.Register(t)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r.tickets.take(strings.TrimPrefix(p, PathPrefix)) == nil {
+			b.Fatal("ticket lost")
+		}
+	}
+}
+
 // BenchmarkTickets: registering and taking one ticket.
 func BenchmarkTickets(b *testing.B) {
 	ts := newTickets(time.Minute, DefaultMaxTickets)

@@ -246,11 +246,7 @@ func (r *Relay) Addr() string { return r.ln.Addr().String() }
 
 // Register stores t and returns the path Kong must proxy to.
 func (r *Relay) Register(t *Ticket) (string, error) {
-	id, err := r.tickets.add(t)
-	if err != nil {
-		return "", err
-	}
-	return PathPrefix + id, nil
+	return r.tickets.addWith(t, PathPrefix)
 }
 
 // ServeHTTP answers one request Kong proxied to the relay.

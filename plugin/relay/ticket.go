@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +62,12 @@ func newTickets(ttl time.Duration, max int) *tickets {
 
 // add stores t and returns its id (32 hex digits).
 func (ts *tickets) add(t *Ticket) (string, error) {
+	return ts.addWith(t, "")
+}
+
+// addWith stores t and returns prefix followed by its id, built in one
+// allocation (the relay path of every request).
+func (ts *tickets) addWith(t *Ticket, prefix string) (string, error) {
 	var id [16]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return "", err
@@ -75,7 +82,13 @@ func (ts *tickets) add(t *Ticket) (string, error) {
 		}
 	}
 	ts.entries[id] = entry{t: t, expires: now.Add(ts.ttl)}
-	return hex.EncodeToString(id[:]), nil
+	var hexID [ticketIDLen]byte
+	hex.Encode(hexID[:], id[:])
+	var b strings.Builder
+	b.Grow(len(prefix) + ticketIDLen)
+	b.WriteString(prefix)
+	b.Write(hexID[:])
+	return b.String(), nil
 }
 
 // take removes and returns the ticket of id; nil when the id is malformed,
