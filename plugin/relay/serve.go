@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -269,6 +270,7 @@ func plainQuery(q string) bool {
 func (r *Relay) buffered(w http.ResponseWriter, x *exchange, st *translate.State, res *http.Response, cancel context.CancelFunc) {
 	t := x.t
 	headers := lowerHeaders(res.Header)
+	defer releaseHeaders(headers) // the capabilities only read it, during Response
 	in := &translate.UpstreamResponse{Status: res.StatusCode, Headers: headers}
 	reads := true
 	if br, ok := t.Capability.(translate.ResponseBodyReader); ok && !br.ReadsResponseBody(res.StatusCode, headers) {
@@ -398,13 +400,25 @@ func copyHeaders(dst, src http.Header) {
 	}
 }
 
-// lowerHeaders is src with lower-case names, as Kong's PDK returns headers.
+// headerMaps holds the maps of lowerHeaders for the next answers.
+var headerMaps = sync.Pool{New: func() any { return make(map[string][]string, 16) }}
+
+// lowerHeaders is src with lower-case names, as Kong's PDK returns headers;
+// releaseHeaders gives the map back when nothing reads it any more.
 func lowerHeaders(src http.Header) map[string][]string {
-	out := make(map[string][]string, len(src))
+	out := headerMaps.Get().(map[string][]string)
 	for k, v := range src {
 		out[lowerKey(k)] = v
 	}
 	return out
+}
+
+func releaseHeaders(h map[string][]string) {
+	if len(h) > 64 {
+		return // an answer with unusually many headers: not kept
+	}
+	clear(h)
+	headerMaps.Put(h)
 }
 
 // encoded reports a body in a content coding (gzip, ...): passed through
