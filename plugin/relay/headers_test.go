@@ -165,3 +165,32 @@ func TestCowCacheBound(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, 2, v)
 }
+
+// Concurrent loads and stores (run with -race): every reader sees either
+// nothing or the stored value.
+func TestCowCacheConcurrent(t *testing.T) {
+	c := cowCache[int, int]{max: 1000}
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 500 {
+				k := (i*7 + g) % 300
+				if v, ok := c.load(k); ok && v != k*2 {
+					t.Errorf("key %d: %d", k, v)
+				}
+				if v := c.store(k, k*2); v != k*2 {
+					t.Errorf("store %d: %d", k, v)
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	for k := range 300 {
+		v, ok := c.load(k)
+		assert.True(t, ok)
+		assert.Equal(t, k*2, v)
+	}
+}
