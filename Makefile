@@ -11,7 +11,7 @@ TEST_TIMEOUT ?= 30m
 GOFILES       = $(shell find . -name '*.go' -not -path './.git/*' -not -path '*/node_modules/*')
 
 .DEFAULT_GOAL := help
-.PHONY: help build test deps bench lint dev run clean load soak fuzz e2e-kong e2e-kong-standin e2e-kong-docker
+.PHONY: help build test deps bench lint dev run clean load soak load-short fuzz e2e-kong e2e-kong-standin e2e-kong-docker
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,10 +20,17 @@ build: ## Build bin/ai-proxy-hf (the plugin), bin/kongsim (Kong stand-in), bin/h
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./cmd/ai-proxy-hf ./cmd/kongsim ./cmd/hfsim
 
-test: deps ## Run every test (unit, packaging, end-to-end with the npm clients), offline, with -race; then e2e-kong-standin and make fuzz
+test: deps ## Run every test (unit, packaging, end-to-end with the npm clients), offline, with -race; then e2e-kong-standin, the short load and soak, make fuzz
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory e2e-kong-standin
+	$(MAKE) --no-print-directory load-short
 	@$(MAKE) --no-print-directory fuzz
+
+# The short load and soak (cmd/loadtest TestLoadShort, TestSoakShort) keep
+# both cores busy for about half a minute: run on their own, after the
+# suite, so that they do not stretch its time-bounded fault tests.
+load-short: ## The short forms of make load and make soak (part of make test)
+	AI_PROXY_HF_LOAD_TESTS=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run 'Short$$' -v ./cmd/loadtest
 
 # Every Fuzz* target of every package, one at a time for FUZZTIME each (22
 # targets at 4s: about 2.5 minutes with the builds on 2 cores). The seed

@@ -210,15 +210,7 @@ services:
 // pluginYAML is the same service and route with ai-proxy-hf on it (the
 // plugin sets the upstream itself: the router URL, here hfsim).
 func pluginYAML(chatURL string) string {
-	return `_format_version: "3.0"
-services:
-- name: hf
-  url: ` + chatURL + `
-  routes:
-  - name: chat
-    paths: ["/chat"]
-    strip_path: true
-    plugins:
+	return plainYAML(chatURL) + `    plugins:
     - name: ai-proxy-hf
       config:
         route_type: llm/v1/chat

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -355,6 +356,27 @@ func TestStreamFlushedPerEvent(t *testing.T) {
 	assert.Equal(t, "[DONE]", events[len(events)-1])
 	require.Eventually(t, func() bool { return strings.Contains(f.log.String(), `"mode":"stream"`) }, 5*time.Second, 10*time.Millisecond)
 	assert.Equal(t, 1, testutil.CollectAndCount(f.metrics.ttft), "time to first token observed")
+}
+
+// An upstream stream without X-Accel-Buffering still reaches Kong with
+// "no": nginx buffers a proxied answer unless told not to.
+func TestStreamTellsNginxNotToBuffer(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\ndata: [DONE]\n\n")
+	}))
+	defer up.Close()
+	f := newFixture(t, Options{}, hfsim.Options{})
+	cfg := config(t, "llm/v1/chat", up.URL, "")
+	req, _ := http.NewRequest(http.MethodPost, "http://"+f.relay.Addr()+f.ticket(t, cfg, "/chat", nil), strings.NewReader(`{"stream":true,`+chatBody[1:]))
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "no", res.Header.Get("X-Accel-Buffering"))
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	assert.Contains(t, string(body), `"content":"hi"`)
 }
 
 func TestStreamMidStreamDeath(t *testing.T) {

@@ -53,6 +53,11 @@ func (r *Relay) stream(w http.ResponseWriter, client, ctx context.Context, cance
 		tr = &rawStream{}
 	}
 	copyHeaders(w.Header(), res.Header)
+	// Kong proxies to the relay with nginx's proxy_buffering on
+	// (kong/templates/nginx_kong.lua, location /): without this header
+	// nginx would hold events until its buffers fill, whatever the upstream
+	// said. TGI sends it; the router and a translated stream may not.
+	w.Header().Set("X-Accel-Buffering", "no")
 	if t.Config.ModelNameHeader && st.Model != "" && res.StatusCode >= 200 && res.StatusCode <= 299 {
 		w.Header()[modelHeaderKey] = modelHeaderValue(st.Model)
 	}
