@@ -402,9 +402,11 @@ func TestStreamIdleUpstream(t *testing.T) {
 
 func TestStreamClientGoneCancelsUpstream(t *testing.T) {
 	gone := make(chan struct{})
+	held := make(chan struct{}) // the upstream is holding its second event
 	var upstreamDone atomic.Bool
 	f := newFixture(t, Options{}, hfsim.Options{BeforeEvent: func(r *http.Request, i int, final bool) {
 		if i == 1 {
+			close(held)
 			select {
 			case <-r.Context().Done():
 				upstreamDone.Store(true)
@@ -420,6 +422,14 @@ func TestStreamClientGoneCancelsUpstream(t *testing.T) {
 	require.NoError(t, err)
 	buf := make([]byte, 1)
 	_, _ = res.Body.Read(buf)
+	// The client leaves only once the upstream holds the stream: leaving
+	// earlier, the cancel can reach hfsim between two events (a loaded
+	// machine) and the hold below is never entered.
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream never reached its second event")
+	}
 	cancel()
 	res.Body.Close()
 	select {
