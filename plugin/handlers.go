@@ -179,17 +179,24 @@ func (i *Instance) readRequest(kong *pdk.PDK) (*translate.ClientRequest, error) 
 		return in, err
 	}
 	in.Body = body
+	return in, readHeadersAndPath(kong, in)
+}
+
+// readHeadersAndPath reads the client's headers (one call for all) and
+// path with query into in.
+func readHeadersAndPath(kong *pdk.PDK, in *translate.ClientRequest) error {
+	var err error
 	if in.Headers, err = kong.Request.GetHeaders(maxHeaders); err != nil {
 		// Kong's values reach Go as proto strings: a header that is not
 		// valid UTF-8 fails here, and that is the client's doing.
-		return in, &translate.Error{Status: http.StatusBadRequest, Message: "the request headers could not be read (is a header value not valid UTF-8?)", Err: err}
+		return &translate.Error{Status: http.StatusBadRequest, Message: "the request headers could not be read (is a header value not valid UTF-8?)", Err: err}
 	}
 	pathQuery, err := kong.Request.GetPathWithQuery()
 	if err != nil {
-		return in, &translate.Error{Status: http.StatusBadRequest, Message: "the request path could not be read (is it not valid UTF-8?)", Err: err}
+		return &translate.Error{Status: http.StatusBadRequest, Message: "the request path could not be read (is it not valid UTF-8?)", Err: err}
 	}
 	in.Path, in.Query, _ = strings.Cut(pathQuery, "?")
-	return in, nil
+	return nil
 }
 
 // readBody reads the client body. go-pdk's GetRawBody would read a body

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/Kong/go-pdk"
@@ -28,17 +27,10 @@ func UseRelay(r *relay.Relay) { activeRelay = r }
 // need the translated request in access, and take accessRelayed.
 func (i *Instance) accessMinimal(kong *pdk.PDK, r *relay.Relay, start time.Time) (*translate.ClientRequest, bool) {
 	in := &translate.ClientRequest{StreamRelay: true}
-	var err error
-	if in.Headers, err = kong.Request.GetHeaders(maxHeaders); err != nil {
-		i.reject(kong, in, &translate.Error{Status: http.StatusBadRequest, Message: "the request headers could not be read (is a header value not valid UTF-8?)", Err: err})
+	if err := readHeadersAndPath(kong, in); err != nil {
+		i.reject(kong, in, err)
 		return nil, true
 	}
-	pathQuery, err := kong.Request.GetPathWithQuery()
-	if err != nil {
-		i.reject(kong, in, &translate.Error{Status: http.StatusBadRequest, Message: "the request path could not be read (is it not valid UTF-8?)", Err: err})
-		return nil, true
-	}
-	in.Path, in.Query, _ = strings.Cut(pathQuery, "?")
 	cleared := translate.ClearedHeaders(i.cfg, in.Headers)
 	if e := translate.LogEdits(i.cfg, in, kongView(cleared)); len(e.Edits) > 0 || e.URI != "" {
 		return in, false
