@@ -39,6 +39,13 @@ func modelHeaderValue(model string) []string {
 	return modelValues.store(model, []string{"huggingface/" + model})
 }
 
+// setModelHeader names the model on a 2xx answer (model_name_header).
+func setModelHeader(h http.Header, cfg *schema.Config, model string, status int) {
+	if cfg.ModelNameHeader && model != "" && status >= 200 && status <= 299 {
+		h[modelHeaderKey] = modelHeaderValue(model)
+	}
+}
+
 // hopHeaders are not forwarded in either direction (RFC 9110 §7.6.1), as
 // Kong's proxy does not forward them.
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
@@ -54,6 +61,13 @@ type exchange struct {
 	usage     translate.Usage
 	bytes     int64
 	err       *translate.Error
+}
+
+// fail answers the exchange with e, recorded for the metrics and the
+// summary line.
+func (x *exchange) fail(w http.ResponseWriter, e *translate.Error) {
+	x.err, x.status = e, e.Status
+	writeError(w, e)
 }
 
 // serve relays one ticketed request.
@@ -95,9 +109,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request, t *Ticket) {
 		if req.Context().Err() != nil {
 			return // the client (Kong) went away: nothing to answer
 		}
-		x.err = upstreamFailure(err)
-		x.status = x.err.Status
-		writeError(w, x.err)
+		x.fail(w, upstreamFailure(err))
 		return
 	}
 	defer res.Body.Close()
@@ -138,14 +150,12 @@ func (r *Relay) reject(w http.ResponseWriter, t *Ticket, err error) {
 // max_request_body_size (413) before reading it when its length is known.
 // max_request_body_size 0 is no limit, as on the PDK path.
 func readClientBody(cfg *schema.Config, req *http.Request) ([]byte, error) {
+	var body []byte
+	var err error
 	if req.ContentLength > 0 {
 		if err := translate.CheckBodySize(cfg, req.ContentLength); err != nil {
 			return nil, err
 		}
-	}
-	var body []byte
-	var err error
-	if req.ContentLength > 0 {
 		// One allocation of the announced size (Kong sends the length of
 		// a body it buffered): no growing copies of a large upload.
 		body = make([]byte, req.ContentLength)
@@ -288,26 +298,20 @@ func (r *Relay) buffered(w http.ResponseWriter, x *exchange, st *translate.State
 				Message: "the upstream did not send its whole answer within the relay's timeout"}
 		}
 		if err != nil {
-			x.err = err
-			x.status = err.Status
-			writeError(w, err)
+			x.fail(w, err)
 			return
 		}
 		in.Body = body
 	}
 	out, err := t.Capability.Response(t.Config, st, in)
 	if err != nil {
-		x.err = translate.AsError(err)
-		x.status = x.err.Status
-		writeError(w, x.err)
+		x.fail(w, translate.AsError(err))
 		return
 	}
 	x.status, x.usage, x.err = out.Status, out.Usage, out.Error
 	copyHeaders(w.Header(), res.Header)
 	success := out.Status >= 200 && out.Status <= 299
-	if success && t.Config.ModelNameHeader && st.Model != "" {
-		w.Header()[modelHeaderKey] = modelHeaderValue(st.Model)
-	}
+	setModelHeader(w.Header(), t.Config, st.Model, out.Status)
 	switch {
 	case out.Body != nil:
 		for k, v := range out.Headers {

@@ -58,9 +58,7 @@ func (r *Relay) stream(w http.ResponseWriter, client, ctx context.Context, cance
 	// nginx would hold events until its buffers fill, whatever the upstream
 	// said. TGI sends it; the router and a translated stream may not.
 	w.Header().Set("X-Accel-Buffering", "no")
-	if t.Config.ModelNameHeader && st.Model != "" && res.StatusCode >= 200 && res.StatusCode <= 299 {
-		w.Header()[modelHeaderKey] = modelHeaderValue(st.Model)
-	}
+	setModelHeader(w.Header(), t.Config, st.Model, res.StatusCode)
 	x.status = res.StatusCode
 	w.WriteHeader(res.StatusCode)
 	rc := http.NewResponseController(w)
