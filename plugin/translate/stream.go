@@ -137,7 +137,7 @@ func (t *tally) Usage() Usage {
 	case t.tokens > 0:
 		u = Usage{CompletionTokens: t.tokens, Estimated: true}
 	default:
-		u = Usage{CompletionTokens: ceilQuarter(t.textBytes), Estimated: true}
+		u = Usage{CompletionTokens: estimateCompletionBytes(t.textBytes), Estimated: true}
 	}
 	if !t.hasReported {
 		u.PromptTokens = t.st.PromptTokens
@@ -149,10 +149,6 @@ func (t *tally) Usage() Usage {
 	u.ResponseModel = t.model
 	return u
 }
-
-// ceilQuarter is EstimateCompletion for a length: one token per four
-// bytes, rounded up.
-func ceilQuarter(n int) int { return (n + 3) / 4 }
 
 // setModel keeps the chunks' "model" (copied once: data is a view).
 func (t *tally) setModel(m gjson.Result) {

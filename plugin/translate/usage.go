@@ -69,8 +69,12 @@ func EstimateWords(s string) int {
 // EstimateCompletion is Kong's completion estimate: one token per four
 // characters, rounded up.
 func EstimateCompletion(s string) int {
-	return int(math.Ceil(float64(len(s)) / 4))
+	return estimateCompletionBytes(len(s))
 }
+
+// estimateCompletionBytes is EstimateCompletion for n bytes of text, for
+// a stream that counts its text without keeping it.
+func estimateCompletionBytes(n int) int { return (n + 3) / 4 }
 
 // EstimatePrompt estimates the prompt tokens of an OpenAI chat, completions
 // or TGI body the way Kong does: words in the messages' text (string
