@@ -77,14 +77,29 @@ func nativeOpenAIMode(path string) string {
 	return ""
 }
 
+// openAIServer is a capability that serves the native route's OpenAI
+// requests: their request, answer and stream.
+type openAIServer interface {
+	Capability
+	Streamer
+}
+
+// nativeOpenAIServer is the capability of an OpenAI mode (ModeCompletions,
+// ModeChat), nil for TGI's own modes.
+func nativeOpenAIServer(mode string) openAIServer {
+	switch mode {
+	case ModeCompletions:
+		return Completions{}
+	case ModeChat:
+		return Chat{}
+	}
+	return nil
+}
+
 // nativeOpenAI serves an OpenAI request sent to the native route with the
 // capability of its route type; State.Mode tells Response which one.
 func nativeOpenAI(cfg *schema.Config, in *ClientRequest, mode string) (*UpstreamRequest, error) {
-	var capab Capability = Chat{}
-	if mode == ModeCompletions {
-		capab = Completions{}
-	}
-	up, err := capab.Request(cfg, in)
+	up, err := nativeOpenAIServer(mode).Request(cfg, in)
 	if err != nil {
 		if e := AsError(err); e.Code == codeStreamNotSupported {
 			return nil, &Error{Status: e.Status, Message: msgNativeRouterCompletionsStream, Code: e.Code}
@@ -167,11 +182,8 @@ func (Native) Request(cfg *schema.Config, in *ClientRequest) (*UpstreamRequest, 
 // untouched (see nativeStream for usage and failures); an OpenAI request
 // (State.Mode) streams as its own route type's does.
 func (Native) NewStream(cfg *schema.Config, st *State) Stream {
-	switch st.Mode {
-	case ModeCompletions:
-		return Completions{}.NewStream(cfg, st)
-	case ModeChat:
-		return Chat{}.NewStream(cfg, st)
+	if c := nativeOpenAIServer(st.Mode); c != nil {
+		return c.NewStream(cfg, st)
 	}
 	return &nativeStream{tally: tally{st: st}}
 }
@@ -215,11 +227,8 @@ func lastSegment(p string) string {
 
 // Response implements [Capability.Response].
 func (Native) Response(cfg *schema.Config, st *State, in *UpstreamResponse) (*ClientResponse, error) {
-	switch st.Mode {
-	case ModeCompletions:
-		return Completions{}.Response(cfg, st, in)
-	case ModeChat:
-		return Chat{}.Response(cfg, st, in)
+	if c := nativeOpenAIServer(st.Mode); c != nil {
+		return c.Response(cfg, st, in)
 	}
 	if in.Status < 200 || in.Status > 299 {
 		return errorResponse(in), nil
