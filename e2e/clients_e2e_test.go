@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"strings"
+	"github.com/ai-proxy-hf/ai-proxy-hf/e2e/clients"
 	"testing"
 
 	"github.com/ai-proxy-hf/ai-proxy-hf/internal/hfsim"
@@ -19,69 +17,22 @@ import (
 // chatCompletionStream with endpointUrl) pointed at the stand-in as the
 // README configures each route, through the real plugin, to the fake
 // upstream; every call with the pinned client versions and with the newest
-// ones (subtests "pinned" and "latest", see clientVersions). The scripts are
+// ones (subtests "pinned" and "latest", see clients.Versions). The scripts are
 // those of e2e/clients, run by runEmbedClient (clients_embeddings_test.go):
 // without node or node_modules the test fails saying to run `make deps`,
 // unless E2E_SKIP_NODE=1.
 
-// clientVersion is one installed set of the npm clients: the pinned
-// packages, or the newest (the npm aliases hf-latest and openai-latest of
-// e2e/clients/package.json).
-type clientVersion struct {
-	name, hfPkg, openaiPkg string
-}
-
-var clientVersions = []clientVersion{
-	{name: "pinned", hfPkg: "@huggingface/inference", openaiPkg: "openai"},
-	{name: "latest", hfPkg: "hf-latest", openaiPkg: "openai-latest"},
-}
-
-func (v clientVersion) latest() bool { return v.name == "latest" }
-
-// eachClient runs f as the parallel subtests "pinned" and "latest".
-func eachClient(t *testing.T, f func(t *testing.T, v clientVersion)) {
-	t.Helper()
-	for _, v := range clientVersions {
-		t.Run(v.name, func(t *testing.T) {
-			t.Parallel()
-			f(t, v)
-		})
-	}
-}
-
 // run runs a client script with v's packages and checks that it did: the
 // line names the package and the version package.json declares for it.
-func (v clientVersion) run(t *testing.T, script string, env map[string]string) gjson.Result {
+func runClient(t *testing.T, v clients.Version, script string, env map[string]string) gjson.Result {
 	t.Helper()
-	full := map[string]string{"HF_PKG": v.hfPkg, "OPENAI_PKG": v.openaiPkg}
+	full := v.Env()
 	for k, val := range env {
 		full[k] = val
 	}
 	out := runEmbedClient(t, script, full)
-	pkg := v.openaiPkg
-	if strings.HasPrefix(script, "hf_") {
-		pkg = v.hfPkg
-	}
-	require.Equal(t, pkg, out.Get("client.package").String(), "%s imported another package: %s", script, out.Raw)
-	require.Equal(t, declaredClientVersion(t, pkg), out.Get("client.version").String(), "installed %s is not package.json's (run `make deps`)", pkg)
+	require.NoError(t, clients.CheckImported(embedClientDir, script, v, out))
 	return out
-}
-
-// declaredClientVersion is the version e2e/clients/package.json asks for
-// pkg: "4.13.16", or an alias's ("npm:@huggingface/inference@4.13.30").
-func declaredClientVersion(t *testing.T, pkg string) string {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(embedClientDir, "package.json"))
-	require.NoError(t, err)
-	var spec string
-	gjson.GetBytes(raw, "dependencies").ForEach(func(k, val gjson.Result) bool {
-		if k.Str == pkg {
-			spec = val.String()
-		}
-		return spec == ""
-	})
-	require.NotEmpty(t, spec, "e2e/clients/package.json has no dependency %s", pkg)
-	return spec[strings.LastIndexByte(spec, '@')+1:]
 }
 
 // clientEnv is the environment of one client run: the route, the client's
@@ -145,9 +96,9 @@ func TestClientsOpenAI(t *testing.T) {
 
 	t.Run("chat", func(t *testing.T) {
 		t.Parallel()
-		eachClient(t, func(t *testing.T, v clientVersion) {
+		clients.Each(t, func(t *testing.T, v clients.Version) {
 			const input = "What is 1 + 1?"
-			out := v.run(t, "chat.mjs", clientEnv(t, r, "/cl-chat", nil, "INPUT", input))
+			out := runClient(t, v, "chat.mjs", clientEnv(t, r, "/cl-chat", nil, "INPUT", input))
 			require.True(t, out.Get("ok").Bool(), out.Raw)
 			assert.Equal(t, hfsim.Reply(input), out.Get("content").String())
 			assert.Equal(t, chatModel, out.Get("model").String())
@@ -163,8 +114,8 @@ func TestClientsOpenAI(t *testing.T) {
 	})
 	t.Run("chat with the model and options", func(t *testing.T) {
 		t.Parallel()
-		eachClient(t, func(t *testing.T, v clientVersion) {
-			out := v.run(t, "chat.mjs", clientEnv(t, r, "/cl-chat", nil, "MODEL", chatModel, "MAX_TOKENS", "2", "TEMPERATURE", "0.5"))
+		clients.Each(t, func(t *testing.T, v clients.Version) {
+			out := runClient(t, v, "chat.mjs", clientEnv(t, r, "/cl-chat", nil, "MODEL", chatModel, "MAX_TOKENS", "2", "TEMPERATURE", "0.5"))
 			require.True(t, out.Get("ok").Bool(), out.Raw)
 			assert.Equal(t, "length", out.Get("finish_reason").String())
 			up := oneUpstream(t, router, e2eID(t))
@@ -173,9 +124,9 @@ func TestClientsOpenAI(t *testing.T) {
 	})
 	t.Run("chat stream", func(t *testing.T) {
 		t.Parallel()
-		eachClient(t, func(t *testing.T, v clientVersion) {
+		clients.Each(t, func(t *testing.T, v clients.Version) {
 			const input = "Say OK!"
-			out := v.run(t, "chat_stream.mjs", clientEnv(t, r, "/cl-chat", nil, "INPUT", input, "INCLUDE_USAGE", "1"))
+			out := runClient(t, v, "chat_stream.mjs", clientEnv(t, r, "/cl-chat", nil, "INPUT", input, "INCLUDE_USAGE", "1"))
 			require.True(t, out.Get("ok").Bool(), out.Raw)
 			assert.Equal(t, hfsim.Pieces(hfsim.Reply(input)), strsOf(out.Get("chunks")))
 			assert.Equal(t, hfsim.Reply(input), out.Get("content").String())
@@ -189,10 +140,10 @@ func TestClientsOpenAI(t *testing.T) {
 	})
 	t.Run("chat stream tool call", func(t *testing.T) {
 		t.Parallel()
-		eachClient(t, func(t *testing.T, v clientVersion) {
+		clients.Each(t, func(t *testing.T, v clients.Version) {
 			const params = `{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}}}`
 			tools := `{"tools":[{"type":"function","function":{"name":"get_weather","parameters":` + params + `}}]}`
-			out := v.run(t, "chat_stream.mjs", clientEnv(t, r, "/cl-chat", nil, "EXTRA_BODY", tools))
+			out := runClient(t, v, "chat_stream.mjs", clientEnv(t, r, "/cl-chat", nil, "EXTRA_BODY", tools))
 			require.True(t, out.Get("ok").Bool(), out.Raw)
 			assert.Equal(t, "get_weather", out.Get("tool_calls.0.function.name").String())
 			assert.JSONEq(t, hfsim.ToolArguments(params), out.Get("tool_calls.0.function.arguments").String())
@@ -200,9 +151,9 @@ func TestClientsOpenAI(t *testing.T) {
 	})
 	t.Run("completions on the router", func(t *testing.T) {
 		t.Parallel()
-		eachClient(t, func(t *testing.T, v clientVersion) {
+		clients.Each(t, func(t *testing.T, v clients.Version) {
 			const input = "What are you?"
-			out := v.run(t, "completions.mjs", clientEnv(t, r, "/cl-cmpl", nil, "INPUT", input, "MAX_TOKENS", "2"))
+			out := runClient(t, v, "completions.mjs", clientEnv(t, r, "/cl-cmpl", nil, "INPUT", input, "MAX_TOKENS", "2"))
 			require.True(t, out.Get("ok").Bool(), out.Raw)
 			want, _ := hfsim.Truncate(hfsim.Reply(input), 2)
 			assert.Equal(t, want, out.Get("text").String())
@@ -216,9 +167,9 @@ func TestClientsOpenAI(t *testing.T) {
 	})
 	t.Run("completions on a tgi", func(t *testing.T) {
 		t.Parallel()
-		eachClient(t, func(t *testing.T, v clientVersion) {
+		clients.Each(t, func(t *testing.T, v clients.Version) {
 			const input = "What are you?"
-			out := v.run(t, "completions.mjs", clientEnv(t, r, "/cl-cmpl-tgi", nil, "INPUT", input, "MAX_TOKENS", "2"))
+			out := runClient(t, v, "completions.mjs", clientEnv(t, r, "/cl-cmpl-tgi", nil, "INPUT", input, "MAX_TOKENS", "2"))
 			require.True(t, out.Get("ok").Bool(), out.Raw)
 			want, _ := hfsim.Truncate(hfsim.Reply(input), 2)
 			assert.Equal(t, want, out.Get("text").String())
@@ -232,8 +183,8 @@ func TestClientsOpenAI(t *testing.T) {
 	// Errors as the SDKs report them.
 	t.Run("sees HF's loading message and Retry-After", func(t *testing.T) {
 		t.Parallel()
-		eachClient(t, func(t *testing.T, v clientVersion) {
-			out := v.run(t, "chat.mjs", clientEnv(t, r, "/cl-chat", map[string]string{"X-Hfsim-Fault": "loading"}))
+		clients.Each(t, func(t *testing.T, v clients.Version) {
+			out := runClient(t, v, "chat.mjs", clientEnv(t, r, "/cl-chat", map[string]string{"X-Hfsim-Fault": "loading"}))
 			require.False(t, out.Get("ok").Bool(), out.Raw)
 			assert.Equal(t, int64(503), out.Get("error.status").Int())
 			assert.Equal(t, "InternalServerError", out.Get("error.name").String())
@@ -244,8 +195,8 @@ func TestClientsOpenAI(t *testing.T) {
 	})
 	t.Run("sees the plugin's model refusal", func(t *testing.T) {
 		t.Parallel()
-		eachClient(t, func(t *testing.T, v clientVersion) {
-			out := v.run(t, "chat.mjs", clientEnv(t, r, "/cl-chat", nil, "MODEL", otherModel))
+		clients.Each(t, func(t *testing.T, v clients.Version) {
+			out := runClient(t, v, "chat.mjs", clientEnv(t, r, "/cl-chat", nil, "MODEL", otherModel))
 			require.False(t, out.Get("ok").Bool(), out.Raw)
 			assert.Equal(t, int64(400), out.Get("error.status").Int())
 			assert.Equal(t, "BadRequestError", out.Get("error.name").String())
@@ -258,9 +209,9 @@ func TestClientsOpenAI(t *testing.T) {
 		// The relay turns hf-inference's text-generation events into
 		// OpenAI text_completion chunks, which the SDK reads as a stream.
 		t.Parallel()
-		eachClient(t, func(t *testing.T, v clientVersion) {
+		clients.Each(t, func(t *testing.T, v clients.Version) {
 			const input = "Once upon a time"
-			out := v.run(t, "completions_stream.mjs", clientEnv(t, r, "/cl-cmpl", nil, "INPUT", input))
+			out := runClient(t, v, "completions_stream.mjs", clientEnv(t, r, "/cl-cmpl", nil, "INPUT", input))
 			require.True(t, out.Get("ok").Bool(), out.Raw)
 			assert.Equal(t, hfsim.Reply(input), out.Get("text").String())
 			assert.Greater(t, out.Get("events").Int(), int64(1), "more than one chunk: %s", out.Raw)
@@ -275,8 +226,8 @@ func TestClientsOpenAI(t *testing.T) {
 	})
 	t.Run("completions stream on a tgi", func(t *testing.T) {
 		t.Parallel()
-		eachClient(t, func(t *testing.T, v clientVersion) {
-			out := v.run(t, "completions_stream.mjs", clientEnv(t, r, "/cl-cmpl-tgi", nil, "INPUT", "Once upon a time"))
+		clients.Each(t, func(t *testing.T, v clients.Version) {
+			out := runClient(t, v, "completions_stream.mjs", clientEnv(t, r, "/cl-cmpl-tgi", nil, "INPUT", "Once upon a time"))
 			require.True(t, out.Get("ok").Bool(), out.Raw)
 			assert.Equal(t, hfsim.Reply("Once upon a time"), out.Get("text").String())
 			assert.Equal(t, []string{"text_completion"}, strsOf(out.Get("objects")))
@@ -284,8 +235,8 @@ func TestClientsOpenAI(t *testing.T) {
 	})
 	t.Run("stream error mid-stream", func(t *testing.T) {
 		t.Parallel()
-		eachClient(t, func(t *testing.T, v clientVersion) {
-			out := v.run(t, "chat_stream.mjs", clientEnv(t, r, "/cl-chat", map[string]string{"X-Hfsim-Fault": "stream_error"}))
+		clients.Each(t, func(t *testing.T, v clients.Version) {
+			out := runClient(t, v, "chat_stream.mjs", clientEnv(t, r, "/cl-chat", map[string]string{"X-Hfsim-Fault": "stream_error"}))
 			require.False(t, out.Get("ok").Bool(), out.Raw)
 			assert.Contains(t, out.Get("error.error_message").String(), "Request failed during generation")
 			assert.Equal(t, hfsim.Pieces(hfsim.Reply("Say OK!"))[:1], strsOf(out.Get("chunks")))
@@ -312,14 +263,14 @@ func TestClientsHFTextGeneration(t *testing.T) {
 	} {
 		t.Run("textGeneration "+tc.name, func(t *testing.T) {
 			t.Parallel()
-			eachClient(t, func(t *testing.T, v clientVersion) {
+			clients.Each(t, func(t *testing.T, v clients.Version) {
 				const input = "What is Deep Learning?"
-				out := v.run(t, "hf_text_generation.mjs", clientEnv(t, r, tc.path, nil, "INPUT", input, "MAX_NEW_TOKENS", "8", "EXTRA_PARAMETERS", `{"details":true}`))
+				out := runClient(t, v, "hf_text_generation.mjs", clientEnv(t, r, tc.path, nil, "INPUT", input, "MAX_NEW_TOKENS", "8", "EXTRA_PARAMETERS", `{"details":true}`))
 				require.True(t, out.Get("ok").Bool(), out.Raw)
 				assert.Equal(t, hfsim.Reply(input), out.Get("generated_text").String())
 				up := oneUpstream(t, tgi, e2eID(t))
 				requireGatewayAuth(t, up)
-				if !v.latest() {
+				if !v.Latest() {
 					assert.Equal(t, "eos_token", out.Get("finish_reason").String())
 					assert.Equal(t, int64(len(hfsim.Pieces(hfsim.Reply(input)))), out.Get("generated_tokens").Int())
 					assert.Equal(t, tc.pinnedUpstream, up.Path)
@@ -335,9 +286,9 @@ func TestClientsHFTextGeneration(t *testing.T) {
 	}
 	t.Run("textGeneration on the router", func(t *testing.T) {
 		t.Parallel()
-		eachClient(t, func(t *testing.T, v clientVersion) {
+		clients.Each(t, func(t *testing.T, v clients.Version) {
 			const input = "What is Deep Learning?"
-			out := v.run(t, "hf_text_generation.mjs", clientEnv(t, r, "/cl-native-router", nil, "INPUT", input, "MAX_NEW_TOKENS", "3"))
+			out := runClient(t, v, "hf_text_generation.mjs", clientEnv(t, r, "/cl-native-router", nil, "INPUT", input, "MAX_NEW_TOKENS", "3"))
 			require.True(t, out.Get("ok").Bool(), out.Raw)
 			want, _ := hfsim.Truncate(hfsim.Reply(input), 3)
 			assert.Equal(t, want, out.Get("generated_text").String())
@@ -354,9 +305,9 @@ func TestClientsHFTextGeneration(t *testing.T) {
 	} {
 		t.Run("textGenerationStream "+tc.name, func(t *testing.T) {
 			t.Parallel()
-			eachClient(t, func(t *testing.T, v clientVersion) {
+			clients.Each(t, func(t *testing.T, v clients.Version) {
 				const input = "What is Deep Learning?"
-				out := v.run(t, "hf_text_generation_stream.mjs", clientEnv(t, r, tc.path, nil, "INPUT", input, "MAX_NEW_TOKENS", "3"))
+				out := runClient(t, v, "hf_text_generation_stream.mjs", clientEnv(t, r, tc.path, nil, "INPUT", input, "MAX_NEW_TOKENS", "3"))
 				require.True(t, out.Get("ok").Bool(), out.Raw)
 				want, _ := hfsim.Truncate(hfsim.Reply(input), 3)
 				assert.Equal(t, hfsim.Pieces(want), strsOf(out.Get("tokens")))
@@ -364,7 +315,7 @@ func TestClientsHFTextGeneration(t *testing.T) {
 				up := oneUpstream(t, tgi, e2eID(t))
 				requireGatewayAuth(t, up)
 				assert.True(t, gjson.GetBytes(up.Body, "stream").Bool())
-				if !v.latest() {
+				if !v.Latest() {
 					assert.Equal(t, "tgi", out.Get("format").String())
 					assert.Equal(t, want, out.Get("generated_text").String())
 					assert.Equal(t, tc.pinnedUpstream, up.Path)
@@ -379,11 +330,11 @@ func TestClientsHFTextGeneration(t *testing.T) {
 	}
 	t.Run("textGenerationStream on the router", func(t *testing.T) {
 		t.Parallel()
-		eachClient(t, func(t *testing.T, v clientVersion) {
+		clients.Each(t, func(t *testing.T, v clients.Version) {
 			const input = "Stream from the router"
-			out := v.run(t, "hf_text_generation_stream.mjs", clientEnv(t, r, "/cl-native-router", nil, "INPUT", input))
+			out := runClient(t, v, "hf_text_generation_stream.mjs", clientEnv(t, r, "/cl-native-router", nil, "INPUT", input))
 			require.True(t, out.Get("ok").Bool(), out.Raw)
-			if v.latest() {
+			if v.Latest() {
 				// The newest client asks /v1/completions for OpenAI chunks:
 				// the relay makes them from the router's text-generation
 				// events.
@@ -399,8 +350,8 @@ func TestClientsHFTextGeneration(t *testing.T) {
 	})
 	t.Run("sees the validation error", func(t *testing.T) {
 		t.Parallel()
-		eachClient(t, func(t *testing.T, v clientVersion) {
-			out := v.run(t, "hf_text_generation.mjs", clientEnv(t, r, "/cl-native", map[string]string{"X-Hfsim-Fault": "validation"}))
+		clients.Each(t, func(t *testing.T, v clients.Version) {
+			out := runClient(t, v, "hf_text_generation.mjs", clientEnv(t, r, "/cl-native", map[string]string{"X-Hfsim-Fault": "validation"}))
 			require.False(t, out.Get("ok").Bool(), out.Raw)
 			assert.Equal(t, int64(422), out.Get("error.status").Int())
 			assert.Contains(t, out.Get("error.body.error.message").String(), "Input validation error")
@@ -426,9 +377,9 @@ func TestClientsHFChat(t *testing.T) {
 	} {
 		t.Run("chatCompletion "+tc.name, func(t *testing.T) {
 			t.Parallel()
-			eachClient(t, func(t *testing.T, v clientVersion) {
+			clients.Each(t, func(t *testing.T, v clients.Version) {
 				const input = "What is 1 + 1?"
-				out := v.run(t, "hf_chat.mjs", clientEnv(t, r, tc.path, nil, "INPUT", input, "MAX_TOKENS", "8"))
+				out := runClient(t, v, "hf_chat.mjs", clientEnv(t, r, tc.path, nil, "INPUT", input, "MAX_TOKENS", "8"))
 				require.True(t, out.Get("ok").Bool(), out.Raw)
 				assert.Equal(t, hfsim.Reply(input), out.Get("content").String())
 				assert.Equal(t, "stop", out.Get("finish_reason").String())
@@ -441,9 +392,9 @@ func TestClientsHFChat(t *testing.T) {
 		})
 		t.Run("chatCompletionStream "+tc.name, func(t *testing.T) {
 			t.Parallel()
-			eachClient(t, func(t *testing.T, v clientVersion) {
+			clients.Each(t, func(t *testing.T, v clients.Version) {
 				const input = "Say OK!"
-				out := v.run(t, "hf_chat_stream.mjs", clientEnv(t, r, tc.path, nil, "INPUT", input))
+				out := runClient(t, v, "hf_chat_stream.mjs", clientEnv(t, r, tc.path, nil, "INPUT", input))
 				require.True(t, out.Get("ok").Bool(), out.Raw)
 				assert.Equal(t, hfsim.Pieces(hfsim.Reply(input)), strsOf(out.Get("chunks")))
 				assert.Equal(t, "stop", out.Get("finish_reason").String())
@@ -457,8 +408,8 @@ func TestClientsHFChat(t *testing.T) {
 	}
 	t.Run("chatCompletion with another model is refused", func(t *testing.T) {
 		t.Parallel()
-		eachClient(t, func(t *testing.T, v clientVersion) {
-			out := v.run(t, "hf_chat.mjs", clientEnv(t, r, "/cl-chat", nil, "MODEL", otherModel))
+		clients.Each(t, func(t *testing.T, v clients.Version) {
+			out := runClient(t, v, "hf_chat.mjs", clientEnv(t, r, "/cl-chat", nil, "MODEL", otherModel))
 			require.False(t, out.Get("ok").Bool(), out.Raw)
 			assert.Equal(t, int64(400), out.Get("error.status").Int())
 			assert.Equal(t, "cannot use own model - must be: "+chatModel, out.Get("error.body.error.message").String())

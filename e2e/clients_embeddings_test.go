@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/ai-proxy-hf/ai-proxy-hf/e2e/clients"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,9 +116,9 @@ func TestClientOpenAIEmbeddings(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			eachClient(t, func(t *testing.T, v clientVersion) {
+			clients.Each(t, func(t *testing.T, v clients.Version) {
 				id := reqID(t)
-				out := v.run(t, "embeddings.mjs", map[string]string{
+				out := runClient(t, v, "embeddings.mjs", map[string]string{
 					"BASE_URL": r.k.ProxyURL() + "/v1", "API_KEY": clientAPIKey, "MODEL": tc.model,
 					"INPUT_JSON": string(raw), "ENCODING_FORMAT": tc.format,
 					"EXTRA_HEADERS": `{"X-E2E-Id":"` + id + `"}`,
@@ -167,9 +168,9 @@ func TestClientOpenAIEmbeddingsErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			eachClient(t, func(t *testing.T, v clientVersion) {
+			clients.Each(t, func(t *testing.T, v clients.Version) {
 				id := reqID(t)
-				out := v.run(t, "embeddings.mjs", map[string]string{
+				out := runClient(t, v, "embeddings.mjs", map[string]string{
 					"BASE_URL": r.k.ProxyURL() + "/v1", "API_KEY": clientAPIKey, "MODEL": pooledModel,
 					"INPUT_JSON": tc.input, "ENCODING_FORMAT": "float",
 					"EXTRA_HEADERS": `{` + tc.headers + `"X-E2E-Id":"` + id + `"}`,
@@ -212,9 +213,9 @@ func TestClientHFFeatureExtraction(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			eachClient(t, func(t *testing.T, v clientVersion) {
+			clients.Each(t, func(t *testing.T, v clients.Version) {
 				id := reqID(t)
-				out := v.run(t, "hf_feature_extraction.mjs", map[string]string{
+				out := runClient(t, v, "hf_feature_extraction.mjs", map[string]string{
 					"BASE_URL":      r.k.ProxyURL() + "/hf-inference/models/" + tc.model + "/pipeline/feature-extraction",
 					"API_KEY":       clientAPIKey,
 					"INPUT_JSON":    tc.inputJSON,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/ai-proxy-hf/ai-proxy-hf/e2e/clients"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -30,48 +31,6 @@ import (
 
 const token = "hf_clients_test"
 
-// version is one installed set of the npm clients: the pinned packages, or
-// the newest ones (the npm aliases hf-latest and openai-latest of
-// package.json). The scripts import the packages HF_PKG and OPENAI_PKG name.
-type version struct {
-	name, hfPkg, openaiPkg string
-}
-
-var versions = []version{
-	{name: "pinned", hfPkg: "@huggingface/inference", openaiPkg: "openai"},
-	{name: "latest", hfPkg: "hf-latest", openaiPkg: "openai-latest"},
-}
-
-func (v version) latest() bool { return v.name == "latest" }
-
-// eachVersion runs f as the parallel subtests "pinned" and "latest".
-func eachVersion(t *testing.T, f func(t *testing.T, v version)) {
-	t.Helper()
-	for _, v := range versions {
-		t.Run(v.name, func(t *testing.T) {
-			t.Parallel()
-			f(t, v)
-		})
-	}
-}
-
-// declaredVersion is the version package.json asks for pkg: "4.13.16", or
-// the version of an alias ("npm:@huggingface/inference@4.13.30").
-func declaredVersion(t *testing.T, pkg string) string {
-	t.Helper()
-	raw, err := os.ReadFile("package.json")
-	require.NoError(t, err)
-	var spec string
-	gjson.GetBytes(raw, "dependencies").ForEach(func(k, v gjson.Result) bool {
-		if k.Str == pkg {
-			spec = v.String()
-		}
-		return spec == ""
-	})
-	require.NotEmpty(t, spec, "package.json has no dependency %s", pkg)
-	return spec[strings.LastIndexByte(spec, '@')+1:]
-}
-
 type result struct {
 	out  gjson.Result
 	code int
@@ -86,9 +45,9 @@ type result struct {
 // The script runs with v's packages, and its line must say it did: the
 // package and the version package.json declares (a stale node_modules
 // fails here, not as a puzzling difference further on).
-func run(t *testing.T, v version, script, basePath string, env map[string]string) result {
+func run(t *testing.T, v clients.Version, script, basePath string, env map[string]string) result {
 	t.Helper()
-	for _, pkg := range []string{v.hfPkg, v.openaiPkg} {
+	for _, pkg := range []string{v.HFPkg, v.OpenAIPkg} {
 		if _, err := os.Stat(filepath.Join("node_modules", pkg, "package.json")); err != nil {
 			t.Fatalf("e2e/clients/node_modules/%s is not installed (run `make deps`): %v", pkg, err)
 		}
@@ -105,7 +64,7 @@ func run(t *testing.T, v version, script, basePath string, env map[string]string
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, script)
 	cmd.Env = append(os.Environ(), "BASE_URL="+ts.URL+basePath, "API_KEY="+token, "TIMEOUT_MS=20000",
-		"HF_PKG="+v.hfPkg, "OPENAI_PKG="+v.openaiPkg)
+		"HF_PKG="+v.HFPkg, "OPENAI_PKG="+v.OpenAIPkg)
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -124,12 +83,7 @@ func run(t *testing.T, v version, script, basePath string, env map[string]string
 	require.True(t, gjson.Valid(lines[0]), "%s printed %q, not JSON", script, lines[0])
 	out := gjson.Parse(lines[0])
 	if !out.Get("usage_error").Exists() {
-		pkg := v.openaiPkg
-		if strings.HasPrefix(script, "hf_") {
-			pkg = v.hfPkg
-		}
-		require.Equal(t, pkg, out.Get("client.package").String(), "%s imported another package: %s", script, lines[0])
-		require.Equal(t, declaredVersion(t, pkg), out.Get("client.version").String(), "installed %s is not package.json's (run `make deps`)", pkg)
+		require.NoError(t, clients.CheckImported(".", script, v, out))
 	}
 	return result{out: out, code: code, srv: srv, url: ts.URL}
 }
@@ -171,7 +125,7 @@ const model = "meta-llama/Llama-3.3-70B-Instruct"
 
 func TestOpenAIChat(t *testing.T) {
 	t.Parallel()
-	eachVersion(t, func(t *testing.T, v version) {
+	clients.Each(t, func(t *testing.T, v clients.Version) {
 		const input = "What is 1 + 1?"
 		r := run(t, v, "chat.mjs", "/v1", map[string]string{"MODEL": model, "INPUT": input})
 		assert.Equal(t, 0, r.code)
@@ -192,7 +146,7 @@ func TestOpenAIChat(t *testing.T) {
 
 func TestOpenAIChatWithoutModel(t *testing.T) {
 	t.Parallel()
-	eachVersion(t, func(t *testing.T, v version) {
+	clients.Each(t, func(t *testing.T, v clients.Version) {
 		r := run(t, v, "chat.mjs", "/v1", nil)
 		assert.True(t, r.out.Get("ok").Bool(), r.out.Raw)
 		// No MODEL: the body carries no model, so the gateway's config decides.
@@ -202,7 +156,7 @@ func TestOpenAIChatWithoutModel(t *testing.T) {
 
 func TestOpenAIChatStream(t *testing.T) {
 	t.Parallel()
-	eachVersion(t, func(t *testing.T, v version) {
+	clients.Each(t, func(t *testing.T, v clients.Version) {
 		const input = "Say OK!"
 		r := run(t, v, "chat_stream.mjs", "/v1", map[string]string{"MODEL": model, "INPUT": input, "INCLUDE_USAGE": "1"})
 		require.True(t, r.out.Get("ok").Bool(), r.out.Raw)
@@ -219,7 +173,7 @@ func TestOpenAIChatStream(t *testing.T) {
 
 func TestOpenAIChatStreamToolCall(t *testing.T) {
 	t.Parallel()
-	eachVersion(t, func(t *testing.T, v version) {
+	clients.Each(t, func(t *testing.T, v clients.Version) {
 		const params = `{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}}}`
 		tools := `{"tools":[{"type":"function","function":{"name":"get_weather","parameters":` + params + `}}]}`
 		r := run(t, v, "chat_stream.mjs", "/v1", map[string]string{"MODEL": model, "EXTRA_BODY": tools})
@@ -232,7 +186,7 @@ func TestOpenAIChatStreamToolCall(t *testing.T) {
 
 func TestOpenAICompletions(t *testing.T) {
 	t.Parallel()
-	eachVersion(t, func(t *testing.T, v version) {
+	clients.Each(t, func(t *testing.T, v clients.Version) {
 		const input = "What are you?"
 		r := run(t, v, "completions.mjs", "/v1", map[string]string{"MODEL": "gpt2", "INPUT": input, "MAX_TOKENS": "2"})
 		require.True(t, r.out.Get("ok").Bool(), r.out.Raw)
@@ -249,7 +203,7 @@ func TestOpenAICompletions(t *testing.T) {
 func TestOpenAIEmbeddings(t *testing.T) {
 	t.Parallel()
 	inputs := []string{"first sentence", "second"}
-	eachVersion(t, func(t *testing.T, v version) {
+	clients.Each(t, func(t *testing.T, v clients.Version) {
 		for _, tc := range []struct {
 			format, wantRequest, wantRaw, wantReport string
 		}{
@@ -285,13 +239,13 @@ func TestOpenAIEmbeddings(t *testing.T) {
 func TestHFTextGeneration(t *testing.T) {
 	t.Parallel()
 	const input = "What is Deep Learning?"
-	eachVersion(t, func(t *testing.T, v version) {
+	clients.Each(t, func(t *testing.T, v clients.Version) {
 		r := run(t, v, "hf_text_generation.mjs", "/generate", map[string]string{"INPUT": input, "MAX_NEW_TOKENS": "8", "EXTRA_PARAMETERS": `{"details":true}`})
 		require.True(t, r.out.Get("ok").Bool(), r.out.Raw)
 		assert.Equal(t, hfsim.Reply(input), r.out.Get("generated_text").String())
 		req := lastRequest(t, r.srv)
 		assert.Equal(t, "Bearer "+token, req.Header.Get("Authorization"))
-		if !v.latest() {
+		if !v.Latest() {
 			assert.Equal(t, "eos_token", r.out.Get("finish_reason").String())
 			assert.Equal(t, int64(len(hfsim.Pieces(hfsim.Reply(input)))), r.out.Get("generated_tokens").Int())
 			assert.Equal(t, "/generate", req.Path)
@@ -308,7 +262,7 @@ func TestHFTextGeneration(t *testing.T) {
 func TestHFTextGenerationStream(t *testing.T) {
 	t.Parallel()
 	const input = "What is Deep Learning?"
-	eachVersion(t, func(t *testing.T, v version) {
+	clients.Each(t, func(t *testing.T, v clients.Version) {
 		r := run(t, v, "hf_text_generation_stream.mjs", "/generate_stream", map[string]string{"INPUT": input, "MAX_NEW_TOKENS": "3"})
 		require.True(t, r.out.Get("ok").Bool(), r.out.Raw)
 		want, _ := hfsim.Truncate(hfsim.Reply(input), 3)
@@ -316,7 +270,7 @@ func TestHFTextGenerationStream(t *testing.T) {
 		assert.Equal(t, want, r.out.Get("text").String())
 		req := lastRequest(t, r.srv)
 		assert.True(t, gjson.GetBytes(req.Body, "stream").Bool())
-		if !v.latest() {
+		if !v.Latest() {
 			assert.Equal(t, "tgi", r.out.Get("format").String())
 			assert.Equal(t, want, r.out.Get("generated_text").String())
 			assert.Equal(t, "/generate_stream", req.Path)
@@ -338,7 +292,7 @@ func TestHFTextGenerationStream(t *testing.T) {
 func TestHFChatCompletion(t *testing.T) {
 	t.Parallel()
 	const input = "What is 1 + 1?"
-	eachVersion(t, func(t *testing.T, v version) {
+	clients.Each(t, func(t *testing.T, v clients.Version) {
 		for _, tc := range []struct{ name, model string }{{"without_model", ""}, {"with_model", model}} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
@@ -363,7 +317,7 @@ func TestHFChatCompletion(t *testing.T) {
 func TestHFChatCompletionStream(t *testing.T) {
 	t.Parallel()
 	const input = "Say OK!"
-	eachVersion(t, func(t *testing.T, v version) {
+	clients.Each(t, func(t *testing.T, v clients.Version) {
 		r := run(t, v, "hf_chat_stream.mjs", "/tgi", map[string]string{"INPUT": input})
 		require.True(t, r.out.Get("ok").Bool(), r.out.Raw)
 		assert.Equal(t, hfsim.Pieces(hfsim.Reply(input)), strs(r.out.Get("chunks")))
@@ -377,7 +331,7 @@ func TestHFChatCompletionStream(t *testing.T) {
 
 func TestHFFeatureExtraction(t *testing.T) {
 	t.Parallel()
-	eachVersion(t, func(t *testing.T, v version) {
+	clients.Each(t, func(t *testing.T, v clients.Version) {
 		t.Run("pooled_1d", func(t *testing.T) {
 			t.Parallel()
 			const input = "Today is a sunny day."
@@ -405,12 +359,12 @@ func TestErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, script, path string
 		env                map[string]string
-		check              func(t *testing.T, v version, out gjson.Result)
+		check              func(t *testing.T, v clients.Version, out gjson.Result)
 	}{
 		{
 			name: "openai wrong token", script: "chat.mjs", path: "/v1",
 			env: map[string]string{"MODEL": model, "API_KEY": "hf_wrong"},
-			check: func(t *testing.T, _ version, out gjson.Result) {
+			check: func(t *testing.T, _ clients.Version, out gjson.Result) {
 				assert.Equal(t, int64(401), out.Get("error.status").Int())
 				assert.Equal(t, "AuthenticationError", out.Get("error.name").String())
 				assert.Equal(t, "Authorization header is correct, but the token seems invalid", out.Get("error.error_message").String())
@@ -419,7 +373,7 @@ func TestErrors(t *testing.T) {
 		{
 			name: "openai model loading", script: "chat.mjs", path: "/v1",
 			env: map[string]string{"MODEL": model, "EXTRA_HEADERS": `{"X-Hfsim-Fault":"loading"}`},
-			check: func(t *testing.T, _ version, out gjson.Result) {
+			check: func(t *testing.T, _ clients.Version, out gjson.Result) {
 				assert.Equal(t, int64(503), out.Get("error.status").Int())
 				assert.Contains(t, out.Get("error.error_message").String(), "is currently loading")
 			},
@@ -427,7 +381,7 @@ func TestErrors(t *testing.T) {
 		{
 			name: "openai error mid-stream", script: "chat_stream.mjs", path: "/v1",
 			env: map[string]string{"MODEL": model, "EXTRA_HEADERS": `{"X-Hfsim-Fault":"stream_error"}`},
-			check: func(t *testing.T, _ version, out gjson.Result) {
+			check: func(t *testing.T, _ clients.Version, out gjson.Result) {
 				assert.Contains(t, out.Get("error.error_message").String(), "Request failed during generation")
 				assert.Equal(t, hfsim.Pieces(hfsim.Reply("Say OK!"))[:1], strs(out.Get("chunks")))
 			},
@@ -435,7 +389,7 @@ func TestErrors(t *testing.T) {
 		{
 			name: "hf model loading is not retried", script: "hf_text_generation.mjs", path: "/generate",
 			env: map[string]string{"EXTRA_HEADERS": `{"X-Hfsim-Fault":"loading"}`},
-			check: func(t *testing.T, _ version, out gjson.Result) {
+			check: func(t *testing.T, _ clients.Version, out gjson.Result) {
 				assert.Equal(t, int64(503), out.Get("error.status").Int())
 				assert.Equal(t, "ProviderApiError", out.Get("error.name").String())
 				assert.True(t, out.Get("error.body.estimated_time").Exists())
@@ -444,14 +398,14 @@ func TestErrors(t *testing.T) {
 		{
 			name: "hf wrong token", script: "hf_feature_extraction.mjs", path: "/hf-inference/models/a/b/pipeline/feature-extraction",
 			env: map[string]string{"API_KEY": "hf_wrong"},
-			check: func(t *testing.T, _ version, out gjson.Result) {
+			check: func(t *testing.T, _ clients.Version, out gjson.Result) {
 				assert.Equal(t, int64(401), out.Get("error.status").Int())
 			},
 		},
 		{
 			name: "hf error mid-stream", script: "hf_text_generation_stream.mjs", path: "/generate_stream",
 			env: map[string]string{"EXTRA_HEADERS": `{"X-Hfsim-Fault":"stream_error"}`},
-			check: func(t *testing.T, _ version, out gjson.Result) {
+			check: func(t *testing.T, _ clients.Version, out gjson.Result) {
 				assert.Contains(t, out.Get("error.message").String(), "Request failed during generation")
 				assert.Len(t, out.Get("tokens").Array(), 1)
 			},
@@ -459,7 +413,7 @@ func TestErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			eachVersion(t, func(t *testing.T, v version) {
+			clients.Each(t, func(t *testing.T, v clients.Version) {
 				r := run(t, v, tc.script, tc.path, tc.env)
 				assert.Equal(t, 0, r.code, "a server error is reported, not an exit status")
 				assert.False(t, r.out.Get("ok").Bool(), r.out.Raw)
@@ -471,7 +425,7 @@ func TestErrors(t *testing.T) {
 
 func TestUsageError(t *testing.T) {
 	t.Parallel()
-	eachVersion(t, func(t *testing.T, v version) {
+	clients.Each(t, func(t *testing.T, v clients.Version) {
 		r := run(t, v, "embeddings.mjs", "/v1", map[string]string{"ENCODING_FORMAT": "int8"})
 		assert.Equal(t, 2, r.code)
 		assert.Equal(t, `ENCODING_FORMAT must be float, base64 or unset, got "int8"`, r.out.Get("usage_error").String())
@@ -484,7 +438,7 @@ func TestUsageError(t *testing.T) {
 // error, never a silent run of another version.
 func TestUnknownPackage(t *testing.T) {
 	t.Parallel()
-	r := run(t, version{name: "typo", hfPkg: "@huggingface/inference", openaiPkg: "openai"}, "chat.mjs", "/v1", map[string]string{"OPENAI_PKG": "openai-newest"})
+	r := run(t, clients.Version{Name: "typo", HFPkg: "@huggingface/inference", OpenAIPkg: "openai"}, "chat.mjs", "/v1", map[string]string{"OPENAI_PKG": "openai-newest"})
 	assert.Equal(t, 2, r.code)
 	assert.Equal(t, `OPENAI_PKG must be one of openai, openai-latest, got "openai-newest"`, r.out.Get("usage_error").String())
 }
