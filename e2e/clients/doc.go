@@ -1,5 +1,5 @@
-// Package clients is an npm project whose scripts drive the official openai and @huggingface/inference clients for
-// the end-to-end tests (see lib.mjs for their shared contract), and the
+// Package clients is an npm project whose scripts drive the official
+// openai and @huggingface/inference clients for the end-to-end tests (see lib.mjs for their shared contract), and the
 // tests that run those scripts against the fake Hugging Face upstream.
 // package.json installs each client twice, the pinned version and the
 // newest (npm aliases hf-latest and openai-latest); HF_PKG and OPENAI_PKG
