@@ -52,11 +52,15 @@ const (
 
 // go-pdk parses flag.CommandLine itself in StartServer: the relay's flags
 // must be known there too, or it exits on them.
-func init() {
-	flag.String("relay-listen", "", "loopback host:port of the relay (env "+envRelayListen+"; default 127.0.0.1:0)")
-	flag.String("metrics-listen", "", "loopback host:port of /metrics and /debug/pprof (env "+envMetrics+"; default off)")
-	flag.Bool("no-relay", false, "serve every request on the PDK path, without the relay (env "+envRelay+"=off)")
-	flag.Duration("relay-timeout", 0, "the relay's upstream timeout (env "+envTimeout+"; default 60s)")
+func init() { relayFlags(flag.CommandLine, new(options)) }
+
+// relayFlags defines the relay's flags on fs into o, defaults from the
+// environment.
+func relayFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.relayListen, "relay-listen", envOr(envRelayListen, "127.0.0.1:0"), "loopback host:port of the relay that carries streams and, with logging off, every request")
+	fs.StringVar(&o.metricsListen, "metrics-listen", os.Getenv(envMetrics), "loopback host:port of /metrics (Prometheus) and /debug/pprof; empty: off")
+	fs.BoolVar(&o.noRelay, "no-relay", os.Getenv(envRelay) == "off", "no relay: every request on the PDK path (streams then pass through untranslated)")
+	fs.DurationVar(&o.relayTimeout, "relay-timeout", envDuration(envTimeout), "the relay's wait for an upstream's status line and between two reads of a stream (0: 60s); keep it under the services' read_timeout so that the relay, not Kong, answers a slow upstream")
 }
 
 // startServer starts the relay and the metrics listener, then go-pdk's
@@ -100,10 +104,7 @@ func run(args []string, stdout, stderr io.Writer, serve func(options) error) int
 	fs.BoolVar(&o.version, "version", false, "print the version, then exit")
 	fs.BoolVar(&o.fields, "fields", false, "print the configuration reference (Markdown field table and cross-field rules), then exit")
 	fs.StringVar(&o.kongPrefix, "kong-prefix", defaultKongPrefix, "Kong prefix path: the socket is <prefix>/<name>.socket")
-	fs.StringVar(&o.relayListen, "relay-listen", envOr(envRelayListen, "127.0.0.1:0"), "loopback host:port of the relay that carries streams and, with logging off, every request")
-	fs.StringVar(&o.metricsListen, "metrics-listen", os.Getenv(envMetrics), "loopback host:port of /metrics (Prometheus) and /debug/pprof; empty: off")
-	fs.BoolVar(&o.noRelay, "no-relay", os.Getenv(envRelay) == "off", "no relay: every request on the PDK path (streams then pass through untranslated)")
-	fs.DurationVar(&o.relayTimeout, "relay-timeout", envDuration(envTimeout), "the relay's wait for an upstream's status line and between two reads of a stream (0: 60s); keep it under the services' read_timeout so that the relay, not Kong, answers a slow upstream")
+	relayFlags(fs, &o)
 	fs.Usage = func() { usage(fs, stderr) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
