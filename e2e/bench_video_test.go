@@ -39,20 +39,33 @@ func pluginPID(tb testing.TB, r *rig) (pid, spawns int) {
 // after a request tells the most memory the process ever held.
 func peakRSS(tb testing.TB, pid int) int64 {
 	tb.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	b, err := procStatusBytes(pid, "VmHWM")
 	require.NoError(tb, err, "peak RSS is read from /proc (Linux)")
+	return b
+}
+
+// procStatusBytes reads the "<key>:  N kB" line of /proc/<pid>/status, in
+// bytes.
+func procStatusBytes(pid int, key string) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), key+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			require.NoError(tb, err, "VmHWM line %q", sc.Text())
-			return kb << 10
+			if err != nil {
+				return 0, fmt.Errorf("%s line %q: %w", key, sc.Text(), err)
+			}
+			return kb << 10, nil
 		}
 	}
-	require.NoError(tb, sc.Err())
-	tb.Fatalf("/proc/%d/status has no VmHWM line", pid)
-	return 0
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no %s line", pid, key)
 }
 
 // fetchVideo asks for a binary video of size bytes and hashes the answer as
