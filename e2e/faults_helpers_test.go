@@ -6,47 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/ai-proxy-hf/ai-proxy-hf/internal/kongsim"
-	"github.com/stretchr/testify/require"
 )
-
-// startRigTimeout is startRig with the stand-in's plugin socket timeout
-// (Kong's lua_socket_*_timeout, 60 s, the limit of Kong/kong#13210) set to
-// pluginTimeout, so a test can show a handler slower than the limit
-// without waiting a minute.
-func startRigTimeout(t *testing.T, pluginTimeout time.Duration, routes ...route) *rig {
-	t.Helper()
-	prefix := t.TempDir()
-	errlog := &syncBuffer{}
-	r := &rig{prefix: prefix, logPath: filepath.Join(prefix, "file-log.jsonl"), errlog: errlog, stderr: &syncBuffer{}}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	k, err := kongsim.Start(ctx, kongsim.Options{
-		Environ:         kongEnv(prefix),
-		Declarative:     []byte(kongYAML(r.logPath, routes...)),
-		ErrorLog:        errlog,
-		Stderr:          r.stderr,
-		PluginTimeout:   pluginTimeout,
-		MaxEventRetries: 3,
-	})
-	require.NoError(t, err, "error log:\n%s", r.errlog.String())
-	r.k = k
-	t.Cleanup(func() {
-		k.Close()
-		keepRigLogs(r)
-		if t.Failed() {
-			t.Logf("kong error log:\n%s\nstand-in stderr:\n%s", r.errlog.String(), r.stderr.String())
-		}
-	})
-	return r
-}
 
 // outcome is how one request of a fault test ended, as the client saw it.
 type outcome struct {

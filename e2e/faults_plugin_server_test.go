@@ -193,7 +193,7 @@ func TestFaultsHandlerSlowerThanPDKLimit(t *testing.T) {
 	needStandIn(t, "the stand-in's plugin socket timeout is shortened")
 	t.Parallel()
 	const limit = 400 * time.Millisecond
-	r := startRigTimeout(t, limit, route{path: "/stall", config: chatConf(t)})
+	r := startRigWith(t, rigOptions{pluginTimeout: limit}, route{path: "/stall", config: chatConf(t)})
 	sup := r.k.Supervisor(pluginServerName)
 	require.NotNil(t, sup)
 	r.eventually(t, "/stall", 10*time.Second)
@@ -239,7 +239,7 @@ func TestFaultsLongUploadPastPDKLimit(t *testing.T) {
 	// Logging on keeps a buffered request on the PDK path, the one this
 	// test is about: through the relay (logging off) the body never
 	// crosses the plugin socket, so no handler runs long.
-	r := startRigTimeout(t, 200*time.Millisecond,
+	r := startRigWith(t, rigOptions{pluginTimeout: 200 * time.Millisecond},
 		route{path: "/upload", config: videoConfig(hfToken, videoModel, `"max_request_body_size":0,"logging":{"log_statistics":true}`)},
 		route{path: "/small", config: chatConf(t)},
 	)

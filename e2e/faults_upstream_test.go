@@ -165,7 +165,7 @@ func TestFaultsUpstreamHugeBuffered(t *testing.T) {
 // Buffered, the client must get a clear error before its deadline.
 func TestFaultsUpstreamEndless(t *testing.T) {
 	t.Parallel()
-	r := startRigArgs(t, []string{"-relay-timeout", "5s"}, route{path: "/endless", config: chatConf(t)})
+	r := startRigWith(t, rigOptions{pluginArgs: []string{"-relay-timeout", "5s"}}, route{path: "/endless", config: chatConf(t)})
 	pid, _ := pluginPID(t, r)
 	rss := sampleRSS(pid, 50*time.Millisecond)
 	t.Run("stream", func(t *testing.T) {

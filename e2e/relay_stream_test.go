@@ -45,7 +45,7 @@ type relayRig struct {
 func startRelayRig(t *testing.T, routes ...route) *relayRig {
 	t.Helper()
 	rr := &relayRig{relayAddr: freeAddr(t), metricsAddr: freeAddr(t)}
-	rr.rig = startRigArgs(t, []string{"-relay-listen", rr.relayAddr, "-metrics-listen", rr.metricsAddr}, routes...)
+	rr.rig = startRigWith(t, rigOptions{pluginArgs: []string{"-relay-listen", rr.relayAddr, "-metrics-listen", rr.metricsAddr}}, routes...)
 	return rr
 }
 
@@ -344,7 +344,7 @@ func TestRelayLoopbackOnly(t *testing.T) {
 // textgen_faults_test.go).
 func TestRelayTimeoutUnderKongs(t *testing.T) {
 	t.Parallel()
-	r := startRigArgs(t, []string{"-relay-timeout", "300ms"}, route{path: "/slow", config: chatConf(t), readTimeoutMS: 2000})
+	r := startRigWith(t, rigOptions{pluginArgs: []string{"-relay-timeout", "300ms"}}, route{path: "/slow", config: chatConf(t), readTimeoutMS: 2000})
 	for _, stream := range []bool{false, true} {
 		body := chatBody("slow")
 		if stream {

@@ -192,19 +192,38 @@ func kongYAMLWith(logPath, moreServices string, routes ...route) string {
 // do not: they grow with b.N, and so would the transcript held in memory.
 func startRig(tb testing.TB, routes ...route) *rig {
 	tb.Helper()
-	return startRigArgs(tb, nil, routes...)
+	return startRigWith(tb, rigOptions{}, routes...)
 }
 
-// startRigArgs is startRig with extra arguments on the plugin server's
-// start command (for example -metrics-listen); an external Kong runs its
-// plugin server as it was started, so they are not given there.
-func startRigArgs(tb testing.TB, pluginArgs []string, routes ...route) *rig {
+// rigOptions change how a rig's stand-in runs the plugin server; an
+// external Kong runs its plugin server as it was started, so a rig with
+// any of them needs the stand-in.
+type rigOptions struct {
+	// pluginArgs are extra arguments on the start command (for example
+	// -metrics-listen).
+	pluginArgs []string
+	// pluginTimeout is the plugin socket's timeout (Kong's
+	// lua_socket_*_timeout, 60 s, the limit of Kong/kong#13210), so that a
+	// test can show a handler slower than the limit without waiting a
+	// minute; 0: 20 s.
+	pluginTimeout time.Duration
+}
+
+// startRigWith is startRig with opts.
+func startRigWith(tb testing.TB, opts rigOptions, routes ...route) *rig {
 	tb.Helper()
 	if external != nil {
-		if len(pluginArgs) > 0 {
-			needStandIn(tb, "starts the plugin server with "+strings.Join(pluginArgs, " "))
+		if len(opts.pluginArgs) > 0 {
+			needStandIn(tb, "starts the plugin server with "+strings.Join(opts.pluginArgs, " "))
+		}
+		if opts.pluginTimeout > 0 {
+			needStandIn(tb, "the stand-in's plugin socket timeout is shortened")
 		}
 		return startExternalRig(tb, routes...)
+	}
+	pluginTimeout := opts.pluginTimeout
+	if pluginTimeout == 0 {
+		pluginTimeout = 20 * time.Second
 	}
 	prefix := tb.TempDir()
 	errlog := &syncBuffer{}
@@ -212,11 +231,11 @@ func startRigArgs(tb testing.TB, pluginArgs []string, routes ...route) *rig {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	k, err := kongsim.Start(ctx, kongsim.Options{
-		Environ:         kongEnv(prefix, pluginArgs...),
+		Environ:         kongEnv(prefix, opts.pluginArgs...),
 		Declarative:     []byte(kongYAML(r.logPath, routes...)),
 		ErrorLog:        errlog,
 		Stderr:          r.stderr,
-		PluginTimeout:   20 * time.Second,
+		PluginTimeout:   pluginTimeout,
 		MaxEventRetries: 3,
 	})
 	require.NoError(tb, err, "error log:\n%s", r.errlog.String())
