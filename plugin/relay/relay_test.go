@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -457,4 +458,16 @@ func TestBufferedBodyThatNeverEnds(t *testing.T) {
 		"X-Hfsim-Trickle-Interval", "1ms", "X-Hfsim-Trickle-For", "30s")
 	assert.Equal(t, http.StatusGatewayTimeout, res.StatusCode, "%s", b)
 	assert.Equal(t, "upstream_timeout", errorOf(t, b)["code"], "answered, not left waiting for the end")
+}
+
+// A raw (untranslated) stream ends a failure with the error event the
+// translated streams use: a fixed text per cause, never the transport
+// error's own text (addresses, URLs).
+func TestRawStreamEndHidesTransportError(t *testing.T) {
+	out := string((&rawStream{}).End(nil, errors.New("read tcp 127.0.0.1:1->10.1.2.3:443: connection reset by peer")))
+	require.True(t, strings.HasPrefix(out, "\n\ndata: {\"error\":"), out)
+	assert.True(t, strings.HasSuffix(out, "}\n\n"), out)
+	assert.NotContains(t, out, "10.1.2.3")
+	assert.Contains(t, out, `"code":"upstream_stream_failed"`)
+	assert.Empty(t, (&rawStream{}).End(nil, nil))
 }

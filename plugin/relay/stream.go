@@ -145,7 +145,8 @@ func streamError(err error) *translate.Error {
 
 // rawStream is the translator of an answer passed through untouched:
 // bytes counted, no usage, and on a broken stream one OpenAI-shaped error
-// event (the client would otherwise see a stream that just stops).
+// event (the client would otherwise see a stream that just stops), the
+// same as the passed-through streams of translate end with.
 type rawStream struct{ started bool }
 
 func (s *rawStream) Passthrough() bool { return true }
@@ -159,10 +160,7 @@ func (s *rawStream) End(dst []byte, err error) []byte {
 	if err == nil {
 		return dst
 	}
-	e := streamError(err)
-	dst = append(dst, "\n\ndata: "...)
-	dst = append(dst, e.Body()...)
-	return append(dst, "\n\n"...)
+	return translate.AppendPassthroughError(dst, err)
 }
 
 func (s *rawStream) Usage() translate.Usage { return translate.Usage{} }

@@ -338,3 +338,10 @@ func appendOpenAIError(dst []byte, err error) []byte {
 // line ends it, so that the error event is read as an event of its own. A
 // blank line with nothing pending is ignored by SSE clients.
 const passthroughEnd = "\n\n"
+
+// AppendPassthroughError ends a failed passed-through stream of any shape:
+// the blank line of passthroughEnd, then the OpenAI error event (a fixed
+// text per cause, never the error's own text unless it is an *Error).
+func AppendPassthroughError(dst []byte, err error) []byte {
+	return appendOpenAIError(append(dst, passthroughEnd...), err)
+}

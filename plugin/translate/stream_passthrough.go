@@ -46,7 +46,7 @@ func (s *openAIStream) Event(dst []byte, ev sse.Event) ([]byte, error) {
 // (OpenAI clients wait for it), or the OpenAI error event.
 func (s *openAIStream) End(dst []byte, err error) []byte {
 	if err != nil {
-		return appendOpenAIError(append(dst, passthroughEnd...), err)
+		return AppendPassthroughError(dst, err)
 	}
 	if !s.done {
 		s.done = true
@@ -145,5 +145,5 @@ func (s *preserveStream) End(dst []byte, err error) []byte {
 	if err == nil {
 		return dst
 	}
-	return appendOpenAIError(append(dst, passthroughEnd...), err)
+	return AppendPassthroughError(dst, err)
 }
